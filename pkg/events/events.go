@@ -1,0 +1,257 @@
+// Package events defines the revocation events that travel on NATS
+// JetStream, their subjects and JSON encoding, and helpers to publish and
+// consume them.
+//
+// Publishing a revocation and waiting for JetStream to store it:
+//
+//	ev := events.TokenRevoked{UserID: sub, JTI: jti, ExpiresAt: exp}.Event(time.Now())
+//	ack, err := events.NewPublisher(js).Publish(ctx, ev)
+//
+// Reacting to revocations in another microservice:
+//
+//	sub, err := events.Subscribe(ctx, js, events.SubscribeConfig{Durable: "billing"},
+//		func(ctx context.Context, ev events.Event, meta events.Meta) error { return nil })
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Stream and subject names. They are public interface: other services
+// subscribe to them.
+const (
+	// StreamName is the JetStream stream that stores every revocation.
+	StreamName = "REVOCATIONS"
+	// SubjectAll matches every revocation subject.
+	SubjectAll = "revocation.>"
+	// SubjectTokenPrefix is followed by the user id; carries TokenRevoked.
+	SubjectTokenPrefix = "revocation.token."
+	// SubjectUserPrefix is followed by the user id; carries UserTokensRevoked.
+	SubjectUserPrefix = "revocation.user."
+	// SubjectApplied is the core NATS subject (not stored in the stream) on
+	// which the revocation service announces the stream sequences it has
+	// written to Redis. See Applied.
+	SubjectApplied = "watermark.revocation"
+)
+
+// Event types, the value of Event.Type.
+const (
+	TypeTokenRevoked      = "token.revoked"
+	TypeUserTokensRevoked = "user.tokens_revoked"
+)
+
+// SchemaVersion is the version of the event body this package writes.
+// Decoders accept bodies without the field (treated as version 1) and refuse
+// newer versions they do not understand.
+const SchemaVersion = 1
+
+// MaxEventSize bounds an encoded event; larger payloads are refused by Decode.
+const MaxEventSize = 16 << 10
+
+// maxTextLen bounds the free-text fields reason and actor.
+const maxTextLen = 256
+
+// idNamespace derives deterministic event ids (UUIDv5), so that revoking the
+// same token twice, or retrying a publish, yields the same Nats-Msg-Id and
+// JetStream stores the event once within its duplicate window.
+var idNamespace = uuid.MustParse("5f0c1f8e-3b8a-4d5e-9c43-2f7b1a6d9e01")
+
+// Sentinel errors returned (wrapped) by Decode and Validate.
+var (
+	// ErrInvalidEvent means the payload can never be processed: malformed
+	// JSON, a missing or malformed field, an unknown type.
+	ErrInvalidEvent = errors.New("events: invalid event")
+	// ErrUnsupportedSchema means the body declares a schema version newer
+	// than this package understands.
+	ErrUnsupportedSchema = errors.New("events: unsupported schema version")
+	// ErrSubjectMismatch means the subject a message arrived on does not
+	// match its body (wrong prefix or another user's id).
+	ErrSubjectMismatch = errors.New("events: subject does not match event")
+)
+
+// Event is the JSON body of every message on the revocation subjects.
+// Token events carry JTI and ExpiresAt; user events carry Version and, when
+// the publisher knows it, ExpiresAt: the instant by which every token issued
+// before the event has expired.
+type Event struct {
+	SchemaVersion int       `json:"schema_version"`
+	ID            string    `json:"id"`
+	Type          string    `json:"type"`
+	OccurredAt    time.Time `json:"occurred_at"`
+	UserID        string    `json:"user_id"`
+	JTI           string    `json:"jti,omitempty"`
+	ExpiresAt     time.Time `json:"expires_at,omitzero"`
+	Version       int64     `json:"version,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	Actor         string    `json:"actor,omitempty"`
+}
+
+// TokenRevoked revokes one token, identified by its jti, until it expires.
+type TokenRevoked struct {
+	UserID    string
+	JTI       string
+	ExpiresAt time.Time
+	Reason    string
+	Actor     string
+}
+
+// Event returns the event to publish. Its id is derived from the jti, so the
+// same token revoked twice is stored once within the duplicate window.
+func (t TokenRevoked) Event(now time.Time) Event {
+	return Event{
+		SchemaVersion: SchemaVersion,
+		ID:            uuid.NewSHA1(idNamespace, []byte(TypeTokenRevoked+":"+t.JTI)).String(),
+		Type:          TypeTokenRevoked,
+		OccurredAt:    now.UTC(),
+		UserID:        t.UserID,
+		JTI:           t.JTI,
+		ExpiresAt:     t.ExpiresAt.UTC(),
+		Reason:        t.Reason,
+		Actor:         t.Actor,
+	}
+}
+
+// UserTokensRevoked revokes every token of a user whose version is below
+// Version. ExpiresAt, when set, is when the last token issued before the
+// event expires; consumers keep the version at least until then.
+type UserTokensRevoked struct {
+	UserID    string
+	Version   int64
+	ExpiresAt time.Time
+	Reason    string
+	Actor     string
+}
+
+// Event returns the event to publish. Its id is derived from the user id and
+// version, so a retried publish is stored once within the duplicate window.
+func (u UserTokensRevoked) Event(now time.Time) Event {
+	ev := Event{
+		SchemaVersion: SchemaVersion,
+		ID:            uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s:%s:%d", TypeUserTokensRevoked, u.UserID, u.Version)).String(),
+		Type:          TypeUserTokensRevoked,
+		OccurredAt:    now.UTC(),
+		UserID:        u.UserID,
+		Version:       u.Version,
+		Reason:        u.Reason,
+		Actor:         u.Actor,
+	}
+	if !u.ExpiresAt.IsZero() {
+		ev.ExpiresAt = u.ExpiresAt.UTC()
+	}
+	return ev
+}
+
+// Subject returns the subject the event is published on.
+func (e Event) Subject() string {
+	if e.Type == TypeUserTokensRevoked {
+		return SubjectUserPrefix + e.UserID
+	}
+	return SubjectTokenPrefix + e.UserID
+}
+
+// Validate reports whether the event is well formed. User ids are checked to
+// be UUIDs, which also makes them safe subject tokens.
+func (e Event) Validate() error {
+	if e.SchemaVersion > SchemaVersion {
+		return fmt.Errorf("%w: %d (this build understands up to %d)", ErrUnsupportedSchema, e.SchemaVersion, SchemaVersion)
+	}
+	if e.SchemaVersion < 0 {
+		return fmt.Errorf("%w: negative schema_version", ErrInvalidEvent)
+	}
+	if !IsUUID(e.ID) {
+		return fmt.Errorf("%w: id must be a UUID", ErrInvalidEvent)
+	}
+	if !IsUUID(e.UserID) {
+		return fmt.Errorf("%w: user_id must be a UUID", ErrInvalidEvent)
+	}
+	if e.OccurredAt.IsZero() {
+		return fmt.Errorf("%w: occurred_at is required", ErrInvalidEvent)
+	}
+	if len(e.Reason) > maxTextLen || len(e.Actor) > maxTextLen {
+		return fmt.Errorf("%w: reason and actor are limited to %d bytes", ErrInvalidEvent, maxTextLen)
+	}
+	switch e.Type {
+	case TypeTokenRevoked:
+		if !IsUUID(e.JTI) {
+			return fmt.Errorf("%w: jti must be a UUID", ErrInvalidEvent)
+		}
+		if e.ExpiresAt.IsZero() {
+			return fmt.Errorf("%w: expires_at is required for %s", ErrInvalidEvent, e.Type)
+		}
+		if e.Version != 0 {
+			return fmt.Errorf("%w: version is not allowed on %s", ErrInvalidEvent, e.Type)
+		}
+	case TypeUserTokensRevoked:
+		if e.Version < 1 {
+			return fmt.Errorf("%w: version must be a positive integer", ErrInvalidEvent)
+		}
+		if e.JTI != "" {
+			return fmt.Errorf("%w: jti is not allowed on %s", ErrInvalidEvent, e.Type)
+		}
+	default:
+		return fmt.Errorf("%w: unknown type %q", ErrInvalidEvent, e.Type)
+	}
+	return nil
+}
+
+// Encode validates the event and returns its JSON body.
+func Encode(e Event) ([]byte, error) {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("events: encode: %w", err)
+	}
+	return b, nil
+}
+
+// Decode parses and validates a JSON event body. Unknown fields are ignored
+// so that newer producers can add optional fields.
+func Decode(data []byte) (Event, error) {
+	var e Event
+	if len(data) > MaxEventSize {
+		return e, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(data), MaxEventSize)
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	return e, nil
+}
+
+// DecodeMsg decodes a message body and checks that it arrived on the subject
+// its content belongs to, so a message for one user cannot be smuggled in
+// under another user's subject.
+func DecodeMsg(subject string, data []byte) (Event, error) {
+	e, err := Decode(data)
+	if err != nil {
+		return Event{}, err
+	}
+	if subject != e.Subject() {
+		return Event{}, fmt.Errorf("%w: %q carries a %s for user %s", ErrSubjectMismatch, subject, e.Type, e.UserID)
+	}
+	return e, nil
+}
+
+// IsUUID reports whether s is a UUID in its canonical 36-character form.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
