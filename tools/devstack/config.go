@@ -1,0 +1,58 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+)
+
+type config struct {
+	dir            string
+	natsPort       int
+	authAddr       string
+	revocationAddr string
+	authBin        string
+	revocationBin  string
+	redisURL       string
+	issuer         string
+	logLevel       string
+}
+
+func (c config) natsDir() string { return filepath.Join(c.dir, "nats") }
+func (c config) redisDir() string { return filepath.Join(c.dir, "redis") }
+func (c config) dbPath() string   { return filepath.Join(c.dir, "auth.db") }
+func (c config) keyFile() string  { return filepath.Join(c.dir, "signing-key.pem") }
+
+func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.dir, "dir", ".run", "directory for the NATS store, Redis data, SQLite file and signing key")
+	fs.IntVar(&c.natsPort, "nats-port", 4222, "port of the embedded nats-server (a free port is used when it is taken)")
+	fs.StringVar(&c.authAddr, "auth-addr", ":8080", "AUTH_HTTP_ADDR of the auth service")
+	fs.StringVar(&c.revocationAddr, "revocation-addr", ":8081", "REVOCATION_HTTP_ADDR of the revocation service")
+	fs.StringVar(&c.authBin, "auth-bin", "bin/auth", "auth binary (make build)")
+	fs.StringVar(&c.revocationBin, "revocation-bin", "bin/revocation", "revocation binary (make build)")
+	fs.StringVar(&c.redisURL, "redis-url", getenv("REDIS_URL"), "use this Redis (env REDIS_URL); empty: start a local redis-server, or the in-process stand-in")
+	fs.StringVar(&c.logLevel, "log-level", "info", "LOG_LEVEL of the services")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: devstack [flags]\n\nStarts NATS (embedded), Redis, the revocation service and the auth service for development.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.issuer = "http://" + localAddr(c.authAddr)
+	return c, nil
+}
+
+// localAddr turns ":8080" into "127.0.0.1:8080" for URLs printed to a person.
+func localAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
