@@ -1,0 +1,219 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+)
+
+var (
+	now  = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	user = "0b9a4c1e-6c1f-4f7e-9a53-8b1f3c2d4e5f"
+	jti  = "7d444840-9dc0-11d1-b245-5ffdce74fad2"
+)
+
+func TestTokenRevokedRoundTrip(t *testing.T) {
+	ev := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
+	body, err := events.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(body, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"schema_version", "id", "type", "occurred_at", "user_id", "jti", "expires_at", "reason", "actor"} {
+		if _, ok := fields[f]; !ok {
+			t.Errorf("field %q missing from %s", f, body)
+		}
+	}
+	if _, ok := fields["version"]; ok {
+		t.Errorf("token event carries version: %s", body)
+	}
+	got, err := events.DecodeMsg(events.SubjectTokenPrefix+user, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ev, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	if ev.Subject() != "revocation.token."+user {
+		t.Fatalf("subject %q", ev.Subject())
+	}
+}
+
+func TestUserTokensRevokedRoundTrip(t *testing.T) {
+	ev := events.UserTokensRevoked{UserID: user, Version: 3}.Event(now)
+	body, err := events.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "expires_at") || strings.Contains(string(body), `"jti"`) {
+		t.Fatalf("user event without expiry carries expires_at or jti: %s", body)
+	}
+	got, err := events.DecodeMsg("revocation.user."+user, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ev, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestEventIDsAreDeterministic(t *testing.T) {
+	a := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now)
+	b := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now.Add(time.Hour))
+	c := events.TokenRevoked{UserID: user, JTI: uuid.NewString(), ExpiresAt: now}.Event(now)
+	if a.ID != b.ID || a.ID == c.ID {
+		t.Fatalf("token ids: same jti %s/%s, other jti %s", a.ID, b.ID, c.ID)
+	}
+	u1 := events.UserTokensRevoked{UserID: user, Version: 1}.Event(now)
+	u1b := events.UserTokensRevoked{UserID: user, Version: 1}.Event(now.Add(time.Minute))
+	u2 := events.UserTokensRevoked{UserID: user, Version: 2}.Event(now)
+	if u1.ID != u1b.ID || u1.ID == u2.ID || u1.ID == a.ID {
+		t.Fatalf("user ids: %s %s %s", u1.ID, u1b.ID, u2.ID)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	valid := func() map[string]any {
+		return map[string]any{
+			"schema_version": 1, "id": uuid.NewString(), "type": "token.revoked",
+			"occurred_at": now.Format(time.RFC3339), "user_id": user, "jti": jti,
+			"expires_at": now.Add(time.Minute).Format(time.RFC3339),
+		}
+	}
+	cases := []struct {
+		name   string
+		edit   func(m map[string]any)
+		raw    string
+		target error
+	}{
+		{name: "NotJSON", raw: "not json", target: events.ErrInvalidEvent},
+		{name: "Array", raw: "[1,2]", target: events.ErrInvalidEvent},
+		{name: "Null", raw: "null", target: events.ErrInvalidEvent},
+		{name: "Empty", raw: "{}", target: events.ErrInvalidEvent},
+		{name: "TooLarge", raw: `{"reason":"` + strings.Repeat("a", events.MaxEventSize) + `"}`, target: events.ErrInvalidEvent},
+		{name: "SchemaFromTheFuture", edit: func(m map[string]any) { m["schema_version"] = 2 }, target: events.ErrUnsupportedSchema},
+		{name: "NegativeSchema", edit: func(m map[string]any) { m["schema_version"] = -1 }, target: events.ErrInvalidEvent},
+		{name: "IDNotUUID", edit: func(m map[string]any) { m["id"] = "x" }, target: events.ErrInvalidEvent},
+		{name: "UnknownType", edit: func(m map[string]any) { m["type"] = "token.unrevoked" }, target: events.ErrInvalidEvent},
+		{name: "UserNotUUID", edit: func(m map[string]any) { m["user_id"] = "alice.>" }, target: events.ErrInvalidEvent},
+		{name: "JTINotUUID", edit: func(m map[string]any) { m["jti"] = "abc" }, target: events.ErrInvalidEvent},
+		{name: "NoExpiry", edit: func(m map[string]any) { delete(m, "expires_at") }, target: events.ErrInvalidEvent},
+		{name: "BadTime", edit: func(m map[string]any) { m["expires_at"] = "tomorrow" }, target: events.ErrInvalidEvent},
+		{name: "NoOccurredAt", edit: func(m map[string]any) { delete(m, "occurred_at") }, target: events.ErrInvalidEvent},
+		{name: "VersionOnTokenEvent", edit: func(m map[string]any) { m["version"] = 2 }, target: events.ErrInvalidEvent},
+		{name: "UserEventWithoutVersion", edit: func(m map[string]any) { m["type"] = "user.tokens_revoked"; delete(m, "jti") }, target: events.ErrInvalidEvent},
+		{name: "UserEventNegativeVersion", edit: func(m map[string]any) {
+			m["type"] = "user.tokens_revoked"
+			delete(m, "jti")
+			m["version"] = -4
+		}, target: events.ErrInvalidEvent},
+		{name: "VersionNotInteger", edit: func(m map[string]any) {
+			m["type"] = "user.tokens_revoked"
+			delete(m, "jti")
+			m["version"] = 1.5
+		}, target: events.ErrInvalidEvent},
+		{name: "LongReason", edit: func(m map[string]any) { m["reason"] = strings.Repeat("r", 300) }, target: events.ErrInvalidEvent},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw := []byte(c.raw)
+			if c.edit != nil {
+				m := valid()
+				c.edit(m)
+				var err error
+				if raw, err = json.Marshal(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := events.Decode(raw)
+			if !errors.Is(err, c.target) {
+				t.Fatalf("Decode(%s) = %v, want %v", raw, err, c.target)
+			}
+		})
+	}
+}
+
+func TestDecodeMsgChecksSubject(t *testing.T) {
+	body, err := events.Encode(events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{"revocation.token." + uuid.NewString(), "revocation.user." + user, "revocation.token", "revocation.token." + user + ".x"} {
+		if _, err := events.DecodeMsg(subject, body); !errors.Is(err, events.ErrSubjectMismatch) {
+			t.Errorf("DecodeMsg(%q) = %v, want ErrSubjectMismatch", subject, err)
+		}
+	}
+}
+
+func TestDecodeIgnoresUnknownFieldsAndMissingSchema(t *testing.T) {
+	raw := `{"id":"` + uuid.NewString() + `","type":"user.tokens_revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","version":7,"added_later":true}`
+	ev, err := events.Decode([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.SchemaVersion != events.SchemaVersion || ev.Version != 7 {
+		t.Fatalf("decoded %+v", ev)
+	}
+}
+
+func TestEncodeRefusesInvalid(t *testing.T) {
+	_, err := events.Encode(events.TokenRevoked{UserID: "not-a-uuid", JTI: jti, ExpiresAt: now}.Event(now))
+	if !errors.Is(err, events.ErrInvalidEvent) {
+		t.Fatalf("Encode with a non-UUID user = %v", err)
+	}
+}
+
+func TestRangesOf(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []uint64
+		want [][2]uint64
+	}{
+		{"Empty", nil, nil},
+		{"One", []uint64{5}, [][2]uint64{{5, 5}}},
+		{"Contiguous", []uint64{3, 4, 5}, [][2]uint64{{3, 5}}},
+		{"Gaps", []uint64{9, 1, 2, 7, 2}, [][2]uint64{{1, 2}, {7, 7}, {9, 9}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := events.RangesOf(c.in)
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
+			}
+			a := events.Applied{Ranges: got}
+			for _, q := range c.in {
+				if !a.Contains(q) {
+					t.Fatalf("Contains(%d) false", q)
+				}
+			}
+			if a.Contains(8) { // no case holds 8
+				t.Fatalf("Contains(8) true for %v", got)
+			}
+		})
+	}
+}
+
+func TestAppliedRoundTrip(t *testing.T) {
+	a := events.Applied{Ranges: [][2]uint64{{1, 4}}, Checkpoint: 4, At: now}
+	b, err := events.EncodeApplied(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := events.DecodeApplied(b)
+	if err != nil || !got.Contains(3) || got.Checkpoint != 4 {
+		t.Fatalf("DecodeApplied = %+v, %v", got, err)
+	}
+	if _, err := events.DecodeApplied([]byte("nope")); !errors.Is(err, events.ErrInvalidEvent) {
+		t.Fatalf("DecodeApplied(garbage) = %v", err)
+	}
+}
