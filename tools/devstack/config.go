@@ -16,6 +16,7 @@ type config struct {
 	authBin        string
 	revocationBin  string
 	redisURL       string
+	redisMode      string
 	issuer         string
 	logLevel       string
 }
@@ -36,6 +37,7 @@ func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (c
 	fs.StringVar(&c.authBin, "auth-bin", "bin/auth", "auth binary (make build)")
 	fs.StringVar(&c.revocationBin, "revocation-bin", "bin/revocation", "revocation binary (make build)")
 	fs.StringVar(&c.redisURL, "redis-url", getenv("REDIS_URL"), "use this Redis (env REDIS_URL); empty: start a local redis-server, or the in-process stand-in")
+	fs.StringVar(&c.redisMode, "redis", "auto", "when REDIS_URL is empty: auto (redis-server if installed, else the stand-in), server, or standin")
 	fs.StringVar(&c.logLevel, "log-level", "info", "LOG_LEVEL of the services")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: devstack [flags]\n\nStarts NATS (embedded), Redis, the revocation service and the auth service for development.")
@@ -43,6 +45,11 @@ func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (c
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	switch c.redisMode {
+	case "auto", "server", "standin":
+	default:
+		return c, fmt.Errorf("-redis: %q is not auto, server or standin", c.redisMode)
 	}
 	c.issuer = "http://" + localAddr(c.authAddr)
 	return c, nil

@@ -15,7 +15,7 @@ import (
 // revocation survives a crash.
 func startNATS(c config) (url string, stop func(), err error) {
 	port := c.natsPort
-	if !portFree(port) {
+	if port <= 0 || !portFree(port) {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{

@@ -22,8 +22,14 @@ func startRedis(ctx context.Context, c config, logger *slog.Logger) (url string,
 		logger.Info("using Redis from REDIS_URL", "url", c.redisURL)
 		return c.redisURL, func() {}, nil
 	}
-	if path, err := exec.LookPath("redis-server"); err == nil {
-		return startRedisServer(ctx, path, c, logger)
+	if c.redisMode != "standin" {
+		path, err := exec.LookPath("redis-server")
+		if err == nil {
+			return startRedisServer(ctx, path, c, logger)
+		}
+		if c.redisMode == "server" {
+			return "", nil, fmt.Errorf("-redis=server: redis-server is not installed: %w", err)
+		}
 	}
 	m := miniredis.NewMiniRedis()
 	m.ClockTTL(true)

@@ -1,0 +1,88 @@
+package testkit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
+)
+
+func TestRedisRestartComesBackEmpty(t *testing.T) {
+	rd := testkit.StartRedis(t)
+	c := rd.Client(t)
+	ctx := t.Context()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	policy, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil || policy["maxmemory-policy"] != "noeviction" {
+		t.Fatalf("maxmemory-policy = %v, %v", policy, err)
+	}
+	rd.Restart(t)
+	testkit.Eventually(t, 5*time.Second, "client reconnects", func() bool { return c.Ping(ctx).Err() == nil })
+	if err := c.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("after restart GET k = %v, want redis.Nil", err)
+	}
+}
+
+func TestRedisPersistentRestartKeepsData(t *testing.T) {
+	rd := testkit.StartRedisPersistent(t)
+	c := rd.Client(t)
+	ctx := t.Context()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rd.Restart(t)
+	testkit.Eventually(t, 5*time.Second, "data back after restart", func() bool {
+		v, err := c.Get(ctx, "k").Result()
+		return err == nil && v == "v"
+	})
+}
+
+func TestRedisPauseHangsClients(t *testing.T) {
+	rd := testkit.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: rd.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer c.Close()
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rd.Pause(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	err := c.Ping(ctx).Err()
+	cancel()
+	if err == nil {
+		t.Fatalf("PING answered while redis-server was stopped")
+	}
+	rd.Resume(t)
+	testkit.Eventually(t, 5*time.Second, "answers after resume", func() bool { return c.Ping(t.Context()).Err() == nil })
+}
+
+func TestNATSRestartKeepsStreams(t *testing.T) {
+	nt := testkit.StartNATS(t)
+	js := nt.JetStream(t)
+	ctx := t.Context()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "s.1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	url := nt.URL
+	nt.Restart(t)
+	if nt.URL != url {
+		t.Fatalf("URL changed across restart: %s -> %s", url, nt.URL)
+	}
+	testkit.Eventually(t, 10*time.Second, "stream recovered with its message", func() bool {
+		s, err := js.Stream(ctx, "S")
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRun starts what `make run` starts, once with a real redis-server and
+// once with the in-process stand-in, and walks the printed curl lines:
+// register, login, me, logout, me again.
+func TestRun(t *testing.T) {
+	bin := buildBinaries(t)
+	for _, mode := range []string{"server", "standin"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			authPort, revPort := freePort(t), freePort(t)
+			args := []string{
+				"-dir", dir, "-nats-port", "0", "-redis", mode,
+				"-auth-addr", fmt.Sprintf("127.0.0.1:%d", authPort),
+				"-revocation-addr", fmt.Sprintf("127.0.0.1:%d", revPort),
+				"-auth-bin", filepath.Join(bin, "auth"), "-revocation-bin", filepath.Join(bin, "revocation"),
+			}
+			getenv := func(k string) string {
+				if k == "REDIS_URL" {
+					return ""
+				}
+				return os.Getenv(k)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, getenv, args, stdout, stderr) }()
+			defer func() {
+				if t.Failed() {
+					t.Logf("stderr:\n%s", stderr.String())
+				}
+			}()
+
+			deadline := time.Now().Add(60 * time.Second)
+			for !strings.Contains(stdout.String(), "Try it") {
+				select {
+				case err := <-done:
+					cancel()
+					t.Fatalf("run returned early: %v", err)
+				default:
+				}
+				if time.Now().After(deadline) {
+					cancel()
+					t.Fatalf("no instructions printed within 60s")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if mode == "standin" && !strings.Contains(stderr.String(), "STAND-IN") {
+				t.Errorf("the stand-in was not announced loudly")
+			}
+			base := fmt.Sprintf("http://127.0.0.1:%d", authPort)
+			if !strings.Contains(stdout.String(), base) {
+				t.Errorf("instructions do not name %s:\n%s", base, stdout.String())
+			}
+			tryIt(t, base)
+
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("run did not stop within 30s of cancel")
+			}
+		})
+	}
+}
+
+func tryIt(t *testing.T, base string) {
+	t.Helper()
+	body := `{"username":"alice","password":"correct horse battery"}`
+	if st, b := call(t, http.MethodPost, base+"/v1/auth/register", "", body); st != http.StatusCreated {
+		t.Fatalf("register: %d %s", st, b)
+	}
+	st, b := call(t, http.MethodPost, base+"/v1/auth/login", "", body)
+	if st != http.StatusOK {
+		t.Fatalf("login: %d %s", st, b)
+	}
+	_, rest, _ := strings.Cut(b, `"access_token":"`)
+	token, _, _ := strings.Cut(rest, `"`)
+	if st, b := call(t, http.MethodGet, base+"/v1/auth/me", token, ""); st != http.StatusOK {
+		t.Fatalf("me: %d %s", st, b)
+	}
+	if st, b := call(t, http.MethodPost, base+"/v1/auth/logout", token, ""); st != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", st, b)
+	}
+	if st, b := call(t, http.MethodGet, base+"/v1/auth/me", token, ""); st != http.StatusUnauthorized {
+		t.Fatalf("me after logout: %d %s", st, b)
+	}
+}
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pkg := range map[string]string{"auth": "./services/auth/cmd/auth", "revocation": "./services/revocation/cmd/revocation"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	return dir
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestParseConfig(t *testing.T) {
+	c, err := parseConfig(func(string) string { return "redis://example:6379/0" }, nil, io.Discard)
+	if err != nil || c.redisURL != "redis://example:6379/0" || c.authAddr != ":8080" || c.issuer != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	if _, err := parseConfig(func(string) string { return "" }, []string{"-redis", "memcached"}, io.Discard); err == nil {
+		t.Fatalf("-redis memcached accepted")
+	}
+}
