@@ -21,7 +21,7 @@ type config struct {
 	logLevel       string
 }
 
-func (c config) natsDir() string { return filepath.Join(c.dir, "nats") }
+func (c config) natsDir() string  { return filepath.Join(c.dir, "nats") }
 func (c config) redisDir() string { return filepath.Join(c.dir, "redis") }
 func (c config) dbPath() string   { return filepath.Join(c.dir, "auth.db") }
 func (c config) keyFile() string  { return filepath.Join(c.dir, "signing-key.pem") }
