@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -247,9 +248,11 @@ func DecodeMsg(subject string, data []byte) (Event, error) {
 	return e, nil
 }
 
-// IsUUID reports whether s is a UUID in its canonical 36-character form.
+// IsUUID reports whether s is a UUID in its canonical form: 36 characters,
+// lower-case hex. Upper case is refused so that one user has one subject and
+// one Redis key, matching pkg/jwtx, which requires the same of sub and jti.
 func IsUUID(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || strings.ToLower(s) != s {
 		return false
 	}
 	_, err := uuid.Parse(s)

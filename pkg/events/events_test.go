@@ -106,6 +106,7 @@ func TestDecodeRejects(t *testing.T) {
 		{name: "IDNotUUID", edit: func(m map[string]any) { m["id"] = "x" }, target: events.ErrInvalidEvent},
 		{name: "UnknownType", edit: func(m map[string]any) { m["type"] = "token.unrevoked" }, target: events.ErrInvalidEvent},
 		{name: "UserNotUUID", edit: func(m map[string]any) { m["user_id"] = "alice.>" }, target: events.ErrInvalidEvent},
+		{name: "UserUpperCase", edit: func(m map[string]any) { m["user_id"] = strings.ToUpper(user) }, target: events.ErrInvalidEvent},
 		{name: "JTINotUUID", edit: func(m map[string]any) { m["jti"] = "abc" }, target: events.ErrInvalidEvent},
 		{name: "NoExpiry", edit: func(m map[string]any) { delete(m, "expires_at") }, target: events.ErrInvalidEvent},
 		{name: "BadTime", edit: func(m map[string]any) { m["expires_at"] = "tomorrow" }, target: events.ErrInvalidEvent},

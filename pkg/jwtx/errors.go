@@ -1,0 +1,55 @@
+package jwtx
+
+import "errors"
+
+// Sentinel errors. Match them with errors.Is; every error this package
+// returns wraps exactly one of ErrInvalidToken (or a finer sentinel that
+// matches it), ErrRevoked or ErrRevocationUnavailable.
+var (
+	// ErrInvalidToken is the umbrella for every reason a token fails the
+	// signature and claims checks: malformed, badly signed, expired, wrong
+	// issuer or audience, unknown key, too large, missing. The finer
+	// sentinels below all match it.
+	ErrInvalidToken = errors.New("jwtx: invalid token")
+
+	// ErrRevoked means the token was valid but has been revoked: its jti is
+	// blacklisted, or its ver is below the user's current token version.
+	// It does not match ErrInvalidToken.
+	ErrRevoked = errors.New("jwtx: token revoked")
+
+	// ErrRevocationUnavailable means the revocation status of a token could
+	// not be established (Redis error or timeout, checkpoint missing,
+	// corrupt value). The token is rejected: validation fails closed. It
+	// matches neither ErrInvalidToken nor ErrRevoked; clients should retry.
+	ErrRevocationUnavailable = errors.New("jwtx: revocation status unavailable")
+)
+
+// Finer reasons for an invalid token; each matches ErrInvalidToken too.
+var (
+	// ErrMissingToken means the request carries no bearer token.
+	ErrMissingToken error = &tokenError{"jwtx: missing bearer token"}
+	// ErrMalformedToken means the token is not a well-formed signed JWT of
+	// the accepted shape (segments, base64, JSON, claim types).
+	ErrMalformedToken error = &tokenError{"jwtx: malformed token"}
+	// ErrTokenTooLarge means the token exceeds Config.MaxTokenSize.
+	ErrTokenTooLarge error = &tokenError{"jwtx: token too large"}
+	// ErrUnknownKey means the token's kid is missing or not in the KeySet.
+	ErrUnknownKey error = &tokenError{"jwtx: unknown signing key"}
+	// ErrBadSignature means the signature does not verify.
+	ErrBadSignature error = &tokenError{"jwtx: bad signature"}
+	// ErrExpired means the token's exp is past (beyond the leeway).
+	ErrExpired error = &tokenError{"jwtx: token expired"}
+	// ErrNotYetValid means nbf or iat is in the future (beyond the leeway).
+	ErrNotYetValid error = &tokenError{"jwtx: token not yet valid"}
+	// ErrLegacyToken means the token has no jti and the validator does not
+	// accept legacy tokens.
+	ErrLegacyToken error = &tokenError{"jwtx: legacy token without jti not accepted"}
+)
+
+// tokenError is a sentinel that also matches ErrInvalidToken.
+type tokenError struct{ msg string }
+
+func (e *tokenError) Error() string { return e.msg }
+
+// Is makes every tokenError match ErrInvalidToken.
+func (e *tokenError) Is(target error) bool { return target == ErrInvalidToken }

@@ -1,0 +1,65 @@
+package jwtx
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Redis keys written by the revocation service and read by validators.
+// They are public interface (see DESIGN.md, "Redis keys").
+const (
+	// KeyPrefixTokenBlacklist is followed by a jti; the key exists while the
+	// token is revoked (it expires with the token).
+	KeyPrefixTokenBlacklist = "token_blacklist:"
+	// KeyPrefixUserTokenVersion is followed by a user id; the integer value
+	// is the user's token version: tokens with a lower ver are revoked.
+	KeyPrefixUserTokenVersion = "user_token_version:"
+	// KeyCheckpoint holds the last stream sequence applied to Redis. When it
+	// is missing, Redis lost its data and is being rebuilt: validators fail
+	// closed.
+	KeyCheckpoint = "revocation:checkpoint"
+)
+
+// BlacklistKey returns the Redis key that marks the token jti as revoked.
+func BlacklistKey(jti string) string { return KeyPrefixTokenBlacklist + jti }
+
+// UserVersionKey returns the Redis key holding the token version of userID.
+func UserVersionKey(userID string) string { return KeyPrefixUserTokenVersion + userID }
+
+// RevocationState is what a RevocationStore knows about one token.
+type RevocationState struct {
+	Initialized  bool  // revocation:checkpoint present
+	TokenRevoked bool  // token_blacklist:{jti} present (always false when jti == "")
+	UserVersion  int64 // user_token_version:{sub}; 0 when absent
+}
+
+// RevocationStore reads the revocation state of a token. Implementations
+// must honour the context deadline and return an error when the state
+// cannot be read in full; RedisStore is the production implementation and
+// jwtxtest.MemoryStore an in-memory one for tests.
+type RevocationStore interface {
+	// RevocationState returns the state for the token jti ("" for a legacy
+	// token without jti) of user userID.
+	RevocationState(ctx context.Context, jti, userID string) (RevocationState, error)
+}
+
+// checkRevocation decides on a token whose signature and claims passed.
+func (v *Validator) checkRevocation(ctx context.Context, c *Claims) error {
+	ctx, cancel := context.WithTimeout(ctx, v.revTimeout)
+	defer cancel()
+	start := time.Now()
+	st, err := v.store.RevocationState(ctx, c.ID, c.Subject)
+	v.metrics.observeRevocation(time.Since(start))
+	switch {
+	case err != nil:
+		return fmt.Errorf("jwtx: read revocation state: %w: %w", ErrRevocationUnavailable, err)
+	case !st.Initialized:
+		return fmt.Errorf("jwtx: revocation store has no checkpoint (rebuilding): %w", ErrRevocationUnavailable)
+	case st.TokenRevoked:
+		return fmt.Errorf("jwtx: token id is blacklisted: %w", ErrRevoked)
+	case c.Version < st.UserVersion:
+		return fmt.Errorf("jwtx: token version %d below user version %d: %w", c.Version, st.UserVersion, ErrRevoked)
+	}
+	return nil
+}
