@@ -1,0 +1,166 @@
+// Package app wires the auth service: configuration, SQLite users, the
+// signing key, NATS JetStream, Redis, the revocation waiter and the HTTP
+// server, with a graceful shutdown.
+//
+//	err := app.Run(ctx, os.Getenv, os.Args[1:], os.Stderr)
+//
+// Tests start the real thing in-process and learn its address:
+//
+//	m, err := app.NewMain(getenv, nil, io.Discard)
+//	err = m.Open(ctx) // AUTH_HTTP_ADDR=127.0.0.1:0
+//	url := "http://" + m.Addr()
+//	defer m.Close()
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+)
+
+// Timeouts of the process.
+const (
+	startTimeout    = 15 * time.Second // EnsureStream and other start-up calls
+	shutdownTimeout = 15 * time.Second // in-flight requests, NATS drain
+)
+
+// Main is one auth service process: NewMain, Open, then Close.
+type Main struct {
+	// Config is the parsed configuration; it may be changed before Open.
+	Config Config
+	// Now is the clock; time.Now unless a test sets it before Open.
+	Now func() time.Time
+	// Logger writes to the stderr given to NewMain.
+	Logger *slog.Logger
+	// Registry holds every metric served on /metrics.
+	Registry *prometheus.Registry
+
+	db       *store.DB
+	nc       *nats.Conn
+	ncClosed chan struct{}
+	annSub   *nats.Subscription
+	rdb      *redis.Client
+	srv      *http.Server
+	ln       net.Listener
+	serveErr chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain parses the configuration (see ParseConfig) and returns a Main
+// ready to Open.
+func NewMain(getenv func(string) string, args []string, stderr io.Writer) (*Main, error) {
+	cfg, err := ParseConfig(getenv, args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Main{
+		Config:   cfg,
+		Now:      time.Now,
+		Logger:   newLogger(stderr, cfg),
+		Registry: reg,
+		serveErr: make(chan error, 1),
+	}, nil
+}
+
+func newLogger(w io.Writer, cfg Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if cfg.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h).With("service", "auth")
+}
+
+// Run runs the auth service until ctx is done, then shuts it down
+// gracefully. Configuration errors wrap ErrUsage; -h returns flag.ErrHelp.
+func Run(ctx context.Context, getenv func(string) string, args []string, stderr io.Writer) error {
+	m, err := NewMain(getenv, args, stderr)
+	if err != nil {
+		return err
+	}
+	redis.SetLogger(RedisLogger{Logger: m.Logger})
+	if err := m.Open(ctx); err != nil {
+		return errors.Join(err, m.Close())
+	}
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down")
+		return m.Close()
+	case err := <-m.serveErr:
+		return errors.Join(fmt.Errorf("http server: %w", err), m.Close())
+	}
+}
+
+// Addr returns the address the HTTP server listens on (after Open).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Err delivers an error if the HTTP server stops serving on its own.
+func (m *Main) Err() <-chan error { return m.serveErr }
+
+// Close shuts down gracefully: stops accepting requests and waits for
+// those in flight, drains NATS, closes Redis and the database. It is safe
+// to call more than once and after a failed Open.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.srv != nil {
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	} else if m.ln != nil {
+		_ = m.ln.Close()
+	}
+	if m.annSub != nil {
+		_ = m.annSub.Unsubscribe() // gone already if the connection closed
+	}
+	if m.nc != nil {
+		if err := m.nc.Drain(); err != nil {
+			m.nc.Close()
+		}
+		select {
+		case <-m.ncClosed:
+		case <-ctx.Done():
+			m.nc.Close()
+			errs = append(errs, errors.New("nats drain: timed out"))
+		}
+	}
+	if m.rdb != nil {
+		if err := m.rdb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis close: %w", err))
+		}
+	}
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,209 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
+	"github.com/eventjwt/eventjwt/services/auth/internal/password"
+	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+)
+
+// Open connects to everything, starts the HTTP server and returns. On
+// error, call Close to release what was opened.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	key, err := m.signingKey()
+	if err != nil {
+		return err
+	}
+	signer, err := jwtx.NewSigner(jwtx.SignerConfig{Key: key, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTokenTTL, Now: m.Now})
+	if err != nil {
+		return fmt.Errorf("signer: %w", err)
+	}
+	keys := jwtx.NewKeySet(signer.PublicKey())
+
+	if m.db, err = store.Open(ctx, cfg.DBPath, m.Now); err != nil {
+		return err
+	}
+	hasher, err := password.New(password.Params{
+		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
+	}, 0)
+	if err != nil {
+		return fmt.Errorf("password hasher: %w", err)
+	}
+
+	js, err := m.connectNATS(ctx)
+	if err != nil {
+		return err
+	}
+	rstore, err := m.connectRedis(ctx)
+	if err != nil {
+		return err
+	}
+	validator, err := jwtx.NewValidator(jwtx.Config{
+		Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience,
+		AcceptLegacy: cfg.AcceptLegacyTokens, Revocation: rstore, Now: m.Now, Metrics: m.Registry,
+	})
+	if err != nil {
+		return fmt.Errorf("validator: %w", err)
+	}
+	revoker, err := m.startRevoker(js, rstore)
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Users: m.db, Passwords: hasher, Signer: signer, Validator: validator, Keys: keys, Revoker: revoker,
+		Ready: []httpapi.Check{
+			{Name: "nats", Fn: m.natsReady},
+			{Name: "redis", Fn: func(ctx context.Context) error { return m.rdb.Ping(ctx).Err() }},
+			{Name: "database", Fn: m.db.Ping},
+		},
+		ReadyTimeout: 500 * time.Millisecond,
+		Metrics:      m.Registry, Gatherer: m.Registry, Now: m.Now, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	return m.serve(ctx, api, revoker.Wait())
+}
+
+// signingKey reads AUTH_SIGNING_KEY_FILE, or generates a key.
+func (m *Main) signingKey() (ed25519.PrivateKey, error) {
+	if m.Config.SigningKeyFile == "" {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("generate signing key: %w", err)
+		}
+		m.Logger.Warn("AUTH_SIGNING_KEY_FILE is not set: using a key generated at start; tokens die with the process and other replicas reject them")
+		return key, nil
+	}
+	data, err := os.ReadFile(m.Config.SigningKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_SIGNING_KEY_FILE: %w", err)
+	}
+	key, err := jwtx.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_SIGNING_KEY_FILE %s: %w", m.Config.SigningKeyFile, err)
+	}
+	return key, nil
+}
+
+// connectNATS connects (reconnecting forever, without buffering publishes
+// while disconnected so that logout answers 503 at once) and makes sure the
+// REVOCATIONS stream exists.
+func (m *Main) connectNATS(ctx context.Context) (jetstream.JetStream, error) {
+	log := m.Logger.With("component", "nats")
+	m.ncClosed = make(chan struct{})
+	nc, err := nats.Connect(m.Config.NATSURL,
+		nats.Name("auth"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ClosedHandler(func(*nats.Conn) { close(m.ncClosed) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("async error", "err", err) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS_URL: %w", err)
+	}
+	m.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if _, err := events.EnsureStream(sctx, js, events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}); err != nil {
+		return nil, err
+	}
+	return js, nil
+}
+
+func (m *Main) natsReady(context.Context) error {
+	if st := m.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("nats connection is %s", st)
+	}
+	return nil
+}
+
+// connectRedis builds the client; Redis being down at start is not fatal
+// (validation fails closed and /readyz says so).
+func (m *Main) connectRedis(ctx context.Context) (*jwtx.RedisStore, error) {
+	opts, err := jwtx.RedisOptions(m.Config.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	m.rdb = redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := m.rdb.Ping(pctx).Err(); err != nil {
+		m.Logger.Warn("redis is not answering; tokens are rejected until it does", "err", err)
+	}
+	return jwtx.NewRedisStore(m.rdb), nil
+}
+
+// startRevoker subscribes to the applied announcements and returns the
+// Revoker.
+func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) (*revoke.Revoker, error) {
+	invalid := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "auth_applied_announcements_invalid_total",
+		Help: "Announcements on " + events.SubjectApplied + " dropped because they could not be decoded.",
+	})
+	if err := m.Registry.Register(invalid); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	ann := revoke.NewAnnouncements(0, 0, m.Now)
+	sub, err := ann.Subscribe(m.nc, m.Logger.With("component", "revoke"), func(error) { invalid.Inc() })
+	if err != nil {
+		return nil, err
+	}
+	m.annSub = sub
+	return revoke.New(revoke.Config{
+		Publisher: events.NewPublisher(js), State: state, Announcements: ann,
+		Wait: m.Config.RevocationWait, Now: m.Now, Logger: m.Logger.With("component", "revoke"), Metrics: m.Registry,
+	})
+}
+
+// serve listens and serves in the background.
+func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Duration) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", m.Config.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on AUTH_HTTP_ADDR %s: %w", m.Config.HTTPAddr, err)
+	}
+	m.ln = ln
+	m.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		// Logout may take the publish timeout plus the revocation wait.
+		WriteTimeout:   30*time.Second + revoke.DefaultPublishTimeout + revocationWait,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slogErrorLog(m.Logger),
+	}
+	m.Logger.Info("listening", "addr", ln.Addr().String())
+	go func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- err
+		}
+	}()
+	return nil
+}

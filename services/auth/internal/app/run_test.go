@@ -1,0 +1,102 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/services/auth/internal/app"
+)
+
+func TestRun(t *testing.T) {
+	nt := testkit.StartNATS(t)
+	rd := testkit.StartRedis(t)
+	addr := testkit.FreeAddr(t)
+	env := map[string]string{
+		"NATS_URL": nt.URL, "REDIS_URL": rd.URL, "AUTH_HTTP_ADDR": addr,
+		"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
+		"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
+		"LOG_FORMAT": "text",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, nil, &logs) }()
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	testkit.Eventually(t, 15*time.Second, "healthz answers", func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+		res, err := hc.Do(req)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after cancel", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	for _, want := range []string{"level=WARN", "AUTH_SIGNING_KEY_FILE is not set", "listening", "shutting down"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr error
+	}{
+		{"ErrUsageEnv", map[string]string{"AUTH_ACCESS_TOKEN_TTL": "forever"}, nil, app.ErrUsage},
+		{"ErrUsageFlag", nil, []string{"-no-such-flag"}, app.ErrUsage},
+		{"Help", nil, []string{"-h"}, flag.ErrHelp},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := app.Run(context.Background(), func(k string) string { return tc.env[k] }, tc.args, &out)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	t.Run("ErrNATSUnreachable", func(t *testing.T) {
+		env := map[string]string{
+			"NATS_URL": "nats://" + testkit.FreeAddr(t), "AUTH_HTTP_ADDR": "127.0.0.1:0",
+			"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
+			"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
+		}
+		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &syncBuffer{})
+		if err == nil || !strings.Contains(err.Error(), "NATS_URL") {
+			t.Fatalf("err = %v, want a NATS_URL connection error", err)
+		}
+	})
+	t.Run("ErrBadSigningKey", func(t *testing.T) {
+		nt := testkit.StartNATS(t)
+		env := map[string]string{
+			"NATS_URL": nt.URL, "AUTH_HTTP_ADDR": "127.0.0.1:0", "AUTH_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "missing.pem"),
+			"AUTH_DB_PATH": filepath.Join(t.TempDir(), "auth.db"),
+		}
+		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &syncBuffer{})
+		if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
+			t.Fatalf("err = %v, want an AUTH_SIGNING_KEY_FILE error", err)
+		}
+	})
+}

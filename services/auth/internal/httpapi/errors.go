@@ -1,0 +1,126 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
+)
+
+// Error codes: the "error" field of every error body.
+const (
+	CodeInvalidRequest        = "invalid_request"
+	CodeUnsupportedToken      = "unsupported_token"
+	CodeInvalidCredentials    = "invalid_credentials"
+	CodeInvalidToken          = "invalid_token"
+	CodeNotFound              = "not_found"
+	CodeMethodNotAllowed      = "method_not_allowed"
+	CodeUsernameTaken         = "username_taken"
+	CodeRequestTooLarge       = "request_too_large"
+	CodeRevocationUnavailable = "revocation_unavailable"
+	CodeNotReady              = "not_ready"
+	CodeUnavailable           = "unavailable"
+	CodeInternal              = "internal"
+)
+
+// Error is an answer to the client: a code from the list above and a
+// message safe to show. Err, when set, is the cause, logged and never sent.
+type Error struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+// Error returns the code and message.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorf returns an *Error with a fixed message.
+func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Status returns the HTTP status of an error code.
+func Status(code string) int {
+	switch code {
+	case CodeInvalidRequest, CodeUnsupportedToken:
+		return http.StatusBadRequest
+	case CodeInvalidCredentials, CodeInvalidToken:
+		return http.StatusUnauthorized
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case CodeUsernameTaken:
+		return http.StatusConflict
+	case CodeRequestTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeRevocationUnavailable, CodeNotReady, CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the JSON body of every error.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// writeError answers r with err: the one place where errors become HTTP.
+// Token errors from jwtx are answered as jwtx.WriteError does for every
+// service; a server-side failure is logged here and answered 500 or 503
+// without its details.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var (
+		apiErr *Error
+		tooBig *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.As(err, &tooBig):
+		apiErr = errorf(CodeRequestTooLarge, "the request body exceeds the limit")
+	case errors.Is(err, jwtx.ErrInvalidToken), errors.Is(err, jwtx.ErrRevoked), errors.Is(err, jwtx.ErrRevocationUnavailable):
+		jwtx.WriteError(w, err)
+		return
+	case errors.Is(err, revoke.ErrUnavailable):
+		apiErr = &Error{Code: CodeRevocationUnavailable, Message: "the revocation could not be stored; retry shortly (retrying is safe)", Err: err}
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		apiErr = &Error{Code: CodeUnavailable, Message: "request canceled", Err: err}
+	default:
+		apiErr = &Error{Code: CodeInternal, Message: "internal error", Err: err}
+	}
+	status := Status(apiErr.Code)
+	if status >= http.StatusInternalServerError && !errors.Is(err, context.Canceled) {
+		logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.Any("err", err))
+	}
+	switch status {
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	writeJSON(w, status, errorBody{Error: apiErr.Code, Message: apiErr.Message})
+}
+
+// writeJSON writes v as a JSON answer that no cache keeps.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

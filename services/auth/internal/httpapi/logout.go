@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+)
+
+// Event reasons.
+const (
+	ReasonLogout           = "logout"
+	ReasonLogoutAllDevices = "logout_all_devices"
+)
+
+// storeTimeout bounds the store calls of logout-all-devices, which run
+// detached from the request so that a client hanging up between the
+// publish and the version update does not leave the two apart.
+const storeTimeout = 10 * time.Second
+
+// pendingBody is the 202 answer: durable, not yet seen enforced.
+var pendingBody = struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}{"pending", "revocation is durable and will be enforced shortly"}
+
+// parseBearer returns the claims of the request's bearer token after the
+// signature and claims checks, without asking Redis: logging out must work
+// while Redis is down, and repeating it must be accepted.
+func (s *Server) parseBearer(r *http.Request) (*jwtx.Claims, error) {
+	token, err := jwtx.BearerToken(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.validator.Parse(token)
+}
+
+// logout: POST /v1/auth/logout revokes the presented token by its jti.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	claims, err := s.parseBearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if claims.Legacy() {
+		s.fail(w, r, errorf(CodeUnsupportedToken, "use logout-all-devices"))
+		return
+	}
+	ev := events.TokenRevoked{
+		UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt,
+		Reason: ReasonLogout, Actor: claims.Subject,
+	}.Event(s.now())
+	ack, err := s.revoker.Publish(r.Context(), ev)
+	if err != nil {
+		s.metrics.logouts.WithLabelValues("logout", "503").Inc()
+		s.fail(w, r, err)
+		return
+	}
+	s.answerRevocation(w, r, "logout", ev, ack)
+}
+
+// logoutAllDevices: POST /v1/auth/logout-all-devices revokes every token
+// of the user. Order (docs/ARCHITECTURE.md): read the stored version V,
+// publish UserTokensRevoked{V+1}, wait for the PubAck, raise the stored
+// version to V+1, then wait for enforcement. A failed publish changes
+// nothing. Concurrent calls for one user are serialized in this process.
+func (s *Server) logoutAllDevices(w http.ResponseWriter, r *http.Request) {
+	claims, err := s.parseBearer(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ev, ack, err := s.revokeUser(r.Context(), claims)
+	if err != nil {
+		if errors.Is(err, revoke.ErrUnavailable) {
+			s.metrics.logouts.WithLabelValues("logout_all_devices", "503").Inc()
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.answerRevocation(w, r, "logout_all_devices", ev, ack)
+}
+
+// revokeUser publishes the user event and raises the stored version, under
+// the user's lock.
+func (s *Server) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.Event, events.PubAck, error) {
+	unlock := s.locks.lock(claims.Subject)
+	defer unlock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	stored, err := s.users.TokenVersion(sctx, claims.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return events.Event{}, events.PubAck{}, fmt.Errorf("user %s does not exist: %w", claims.Subject, jwtx.ErrInvalidToken)
+	}
+	if err != nil {
+		return events.Event{}, events.PubAck{}, err
+	}
+	now := s.now()
+	ev := events.UserTokensRevoked{
+		UserID:    claims.Subject,
+		Version:   targetVersion(stored, claims.Version),
+		ExpiresAt: now.Add(s.signer.TTL()),
+		Reason:    ReasonLogoutAllDevices,
+		Actor:     claims.Subject,
+	}.Event(now)
+	ack, err := s.revoker.Publish(ctx, ev)
+	if err != nil {
+		return events.Event{}, events.PubAck{}, err
+	}
+	if _, err := s.users.SetTokenVersionAtLeast(sctx, claims.Subject, ev.Version); err != nil {
+		// Durable but not recorded here: new logins carry the old version
+		// and fail closed until a retry (same event id) records it.
+		return events.Event{}, events.PubAck{}, &Error{Code: CodeRevocationUnavailable,
+			Message: "the revocation is durable but could not be recorded; retry (retrying is safe)", Err: err}
+	}
+	return ev, ack, nil
+}
+
+// targetVersion is the user version logout-all-devices publishes, given
+// the stored version and the presenting token's ver:
+//
+//   - a current token (ver >= stored) raises it to max(stored, ver)+1,
+//     which revokes that token and every earlier one;
+//   - a token an earlier logout-all already revoked (ver < stored) asks for
+//     what is already done: the stored version is re-published (same event
+//     id, so a retried call is idempotent) instead of being raised again,
+//     so an old, revoked token cannot log the user out of newer sessions.
+func targetVersion(stored, tokenVer int64) int64 {
+	if tokenVer < stored {
+		return stored
+	}
+	return max(stored, tokenVer) + 1
+}
+
+// answerRevocation waits for enforcement and answers 204 or 202.
+func (s *Server) answerRevocation(w http.ResponseWriter, r *http.Request, endpoint string, ev events.Event, ack events.PubAck) {
+	if s.revoker.Await(r.Context(), ev, ack) == revoke.Enforced {
+		s.metrics.logouts.WithLabelValues(endpoint, "204").Inc()
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.metrics.logouts.WithLabelValues(endpoint, "202").Inc()
+	s.logger.InfoContext(r.Context(), "revocation durable, not yet enforced",
+		"event", ev.ID, "type", ev.Type, "seq", ack.Sequence)
+	writeJSON(w, http.StatusAccepted, pendingBody)
+}
+
+// userLocks serializes logout-all-devices per user with a fixed set of
+// striped mutexes (bounded memory, whatever the number of users).
+type userLocks struct {
+	stripes [256]sync.Mutex
+}
+
+func (l *userLocks) lock(userID string) (unlock func()) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(userID))
+	mu := &l.stripes[h.Sum32()%uint32(len(l.stripes))]
+	mu.Lock()
+	return mu.Unlock
+}

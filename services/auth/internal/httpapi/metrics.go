@@ -1,0 +1,56 @@
+package httpapi
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Server's collectors.
+type metrics struct {
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	logouts       *prometheus.CounterVec
+	loginFailures *prometheus.CounterVec
+	panics        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_http_requests_total",
+			Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "auth_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		logouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_logout_outcomes_total",
+			Help: "Answers of logout and logout-all-devices by status: 204 enforced, 202 durable but pending, 503 not durable.",
+		}, []string{"endpoint", "status"}),
+		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_login_failures_total",
+			Help: "Failed logins by reason: unknown_user, wrong_password.",
+		}, []string{"reason"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auth_http_panics_total",
+			Help: "Handler panics turned into 500 answers (should stay 0).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.logouts, m.loginFailures, m.panics} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
+		}
+	}
+	for _, e := range []string{"logout", "logout_all_devices"} {
+		for _, st := range []string{"204", "202", "503"} {
+			m.logouts.WithLabelValues(e, st)
+		}
+	}
+	for _, r := range []string{"unknown_user", "wrong_password"} {
+		m.loginFailures.WithLabelValues(r)
+	}
+	return m, nil
+}

@@ -1,0 +1,188 @@
+// Package httpapi is the HTTP interface of the auth service: register,
+// login, logout, logout-all-devices, me, the JWK set, health, readiness and
+// metrics, with JSON errors everywhere.
+//
+//	h, err := httpapi.New(httpapi.Config{Users: db, Passwords: hasher, ...})
+//	srv := &http.Server{Handler: h}
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+)
+
+// Users is the user store the handlers need; *store.DB implements it.
+type Users interface {
+	CreateUser(ctx context.Context, u store.User) error
+	UserByUsername(ctx context.Context, username string) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	UsernameExists(ctx context.Context, username string) (bool, error)
+	TokenVersion(ctx context.Context, id string) (int64, error)
+	SetTokenVersionAtLeast(ctx context.Context, id string, v int64) (int64, error)
+	SetPasswordHash(ctx context.Context, id, hash string) error
+}
+
+// Passwords hashes and verifies passwords; *password.Hasher implements it.
+type Passwords interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, encoded, password string) error
+	VerifyDummy(ctx context.Context, password string) error
+	NeedsRehash(encoded string) bool
+}
+
+// Revoker publishes revocations and waits for their enforcement;
+// *revoke.Revoker implements it.
+type Revoker interface {
+	Publish(ctx context.Context, ev events.Event) (events.PubAck, error)
+	Await(ctx context.Context, ev events.Event, ack events.PubAck) revoke.Outcome
+}
+
+// Check is one readiness condition: Fn returns nil when Name is usable.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config holds the Server's dependencies. Every field is required except
+// Ready, Gatherer, Now, NewID and Logger.
+type Config struct {
+	Users     Users
+	Passwords Passwords
+	Signer    *jwtx.Signer
+	Validator *jwtx.Validator
+	Keys      *jwtx.KeySet
+	Revoker   Revoker
+	// Ready lists what /readyz checks, each within ReadyTimeout.
+	Ready []Check
+	// ReadyTimeout bounds each readiness check; default 1s.
+	ReadyTimeout time.Duration
+	// Metrics receives the server's collectors; required.
+	Metrics prometheus.Registerer
+	// Gatherer is served on /metrics; nil serves an empty page.
+	Gatherer prometheus.Gatherer
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewID returns new user ids (canonical UUIDs); default uuid.NewString.
+	NewID func() string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the auth service's http.Handler.
+type Server struct {
+	users     Users
+	passwords Passwords
+	signer    *jwtx.Signer
+	validator *jwtx.Validator
+	keys      *jwtx.KeySet
+	revoker   Revoker
+	ready     []Check
+	readyTO   time.Duration
+	gatherer  prometheus.Gatherer
+	now       func() time.Time
+	newID     func() string
+	logger    *slog.Logger
+	metrics   *metrics
+	locks     userLocks
+	handler   http.Handler
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Users == nil || cfg.Passwords == nil || cfg.Signer == nil || cfg.Validator == nil ||
+		cfg.Keys == nil || cfg.Revoker == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Users, Passwords, Signer, Validator, Keys, Revoker and Metrics are required")
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		users: cfg.Users, passwords: cfg.Passwords, signer: cfg.Signer, validator: cfg.Validator,
+		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
+		gatherer: cfg.Gatherer, now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
+	}
+	if s.readyTO <= 0 {
+		s.readyTO = time.Second
+	}
+	if s.gatherer == nil {
+		s.gatherer = prometheus.NewRegistry()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = uuid.NewString
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// routes builds the mux. Every path also gets a method-less pattern that
+// answers 405 in JSON with Allow, and "/" answers 404 in JSON, because the
+// standard mux would answer both in plain text.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(method, path string, h http.HandlerFunc) {
+		mux.Handle(method+" "+path, s.instrument(path, h))
+		allow := method
+		if method == http.MethodGet {
+			allow = "GET, HEAD"
+		}
+		mux.Handle(path, s.instrument(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.fail(w, r, errorf(CodeMethodNotAllowed, "use "+strings.ReplaceAll(allow, ", ", " or ")))
+		}))
+	}
+	handle(http.MethodPost, "/v1/auth/register", s.register)
+	handle(http.MethodPost, "/v1/auth/login", s.login)
+	handle(http.MethodPost, "/v1/auth/logout", s.logout)
+	handle(http.MethodPost, "/v1/auth/logout-all-devices", s.logoutAllDevices)
+	handle(http.MethodGet, "/v1/auth/me", s.validator.Middleware(http.HandlerFunc(s.me)).ServeHTTP)
+	handle(http.MethodGet, "/.well-known/jwks.json", s.keys.Handler().ServeHTTP)
+	handle(http.MethodGet, "/healthz", s.healthz)
+	handle(http.MethodGet, "/readyz", s.readyz)
+	handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	mux.Handle("/", s.instrument("unmatched", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, errorf(CodeNotFound, "no such route"))
+	}))
+	return s.recoverPanics(s.limitBodies(mux))
+}
+
+// fail answers r with err; see writeError.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.logger, err)
+}
+
+// limitBodies caps every request body (413 beyond MaxBodyBytes).
+func (s *Server) limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := limitBody(w, r); err != nil {
+			s.metrics.requests.WithLabelValues("any", r.Method, "413").Inc()
+			s.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

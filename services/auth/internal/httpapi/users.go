@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/password"
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+)
+
+// Limits on credentials.
+const (
+	MinUsernameLen = 3
+	MaxUsernameLen = 64
+	MinPasswordLen = 8
+	MaxPasswordLen = 256
+)
+
+// Credentials is the body of register and login.
+type Credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// ValidateUsername checks 3 to 64 characters among ASCII letters, digits,
+// '.', '_' and '-'.
+func ValidateUsername(name string) error {
+	if name == "" {
+		return errorf(CodeInvalidRequest, "username is required")
+	}
+	if len(name) < MinUsernameLen || len(name) > MaxUsernameLen {
+		return errorf(CodeInvalidRequest, fmt.Sprintf("username must be %d to %d characters", MinUsernameLen, MaxUsernameLen))
+	}
+	for _, c := range []byte(name) {
+		if !usernameByte(c) {
+			return errorf(CodeInvalidRequest, "username may only contain letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+func usernameByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c == '.' || c == '_' || c == '-'
+}
+
+// ValidatePassword checks 8 to 256 bytes.
+func ValidatePassword(pw string) error {
+	if pw == "" {
+		return errorf(CodeInvalidRequest, "password is required")
+	}
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return errorf(CodeInvalidRequest, fmt.Sprintf("password must be %d to %d bytes", MinPasswordLen, MaxPasswordLen))
+	}
+	return nil
+}
+
+// register: POST /v1/auth/register -> 201 {"user_id"}.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var req Credentials
+	if err := DecodeJSON(r.Body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := ValidateUsername(req.Username); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := ValidatePassword(req.Password); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// Checked first to spare a hash; the unique index decides races.
+	if taken, err := s.users.UsernameExists(ctx, req.Username); err != nil || taken {
+		s.fail(w, r, usernameErr(err))
+		return
+	}
+	hash, err := s.passwords.Hash(ctx, req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u := store.User{ID: s.newID(), Username: req.Username, PasswordHash: hash, CreatedAt: s.now()}
+	if err := s.users.CreateUser(ctx, u); err != nil {
+		s.fail(w, r, usernameErr(err))
+		return
+	}
+	s.logger.InfoContext(ctx, "user registered", "user_id", u.ID)
+	writeJSON(w, http.StatusCreated, struct {
+		UserID string `json:"user_id"`
+	}{u.ID})
+}
+
+// usernameErr maps a nil error (the name exists) or ErrUsernameTaken to
+// 409, and passes any other error on.
+func usernameErr(err error) error {
+	if err == nil || errors.Is(err, store.ErrUsernameTaken) {
+		return &Error{Code: CodeUsernameTaken, Message: "the username is already taken", Err: err}
+	}
+	return err
+}
+
+// tokenResponse is the body of a successful login (RFC 6749 section 5.1).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+var errInvalidCredentials = errorf(CodeInvalidCredentials, "invalid username or password")
+
+// login: POST /v1/auth/login -> 200 token. Unknown users and wrong
+// passwords get the same answer after the same work.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req Credentials
+	if err := DecodeJSON(r.Body, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		s.fail(w, r, errorf(CodeInvalidRequest, "username and password are required"))
+		return
+	}
+	ctx := r.Context()
+	u, err := s.users.UserByUsername(ctx, req.Username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if err := s.passwords.VerifyDummy(ctx, req.Password); !errors.Is(err, password.ErrMismatch) {
+			s.fail(w, r, err)
+			return
+		}
+		s.metrics.loginFailures.WithLabelValues("unknown_user").Inc()
+		s.fail(w, r, errInvalidCredentials)
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.passwords.Verify(ctx, u.PasswordHash, req.Password); err != nil {
+		if !errors.Is(err, password.ErrMismatch) {
+			s.fail(w, r, err)
+			return
+		}
+		s.metrics.loginFailures.WithLabelValues("wrong_password").Inc()
+		s.fail(w, r, errInvalidCredentials)
+		return
+	}
+	if s.passwords.NeedsRehash(u.PasswordHash) {
+		s.rehash(ctx, u.ID, req.Password)
+	}
+	token, claims, err := s.signer.Issue(u.ID, u.TokenVersion)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: token,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
+	})
+}
+
+// rehash stores a hash with the current parameters after a successful
+// login; a failure only costs the upgrade, so it is logged, not answered.
+func (s *Server) rehash(ctx context.Context, id, pw string) {
+	hash, err := s.passwords.Hash(ctx, pw)
+	if err == nil {
+		err = s.users.SetPasswordHash(ctx, id, hash)
+	}
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not upgrade the password hash", "user_id", id, "err", err)
+	}
+}
+
+// meResponse is the body of GET /v1/auth/me.
+type meResponse struct {
+	UserID    string `json:"user_id"`
+	Username  string `json:"username"`
+	JTI       string `json:"jti"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// me: GET /v1/auth/me, behind the jwtx middleware (full validation).
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	claims, ok := jwtx.ClaimsFromContext(r.Context())
+	if !ok {
+		s.fail(w, r, errors.New("httpapi: me without claims"))
+		return
+	}
+	u, err := s.users.UserByID(r.Context(), claims.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, fmt.Errorf("user %s no longer exists: %w", claims.Subject, jwtx.ErrInvalidToken))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, meResponse{
+		UserID:    u.ID,
+		Username:  u.Username,
+		JTI:       claims.ID,
+		ExpiresAt: claims.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+}
