@@ -1,0 +1,181 @@
+// Package app wires the revocation service: configuration, logging, NATS,
+// Redis, the ingest loop and the HTTP endpoints (/healthz, /readyz,
+// /metrics). cmd/revocation only calls Run; tests call it too, on
+// 127.0.0.1:0, and learn the address with OnListen.
+//
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	err := app.Run(ctx, os.Getenv, os.Args[1:], os.Stderr)
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/config"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/ingest"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUsage marks an invalid command line or environment (exit status 2).
+var ErrUsage = config.ErrUsage
+
+// Option adjusts Run for tests and embedding.
+type Option func(*options)
+
+type options struct {
+	onListen func(addr string)
+	now      func() time.Time
+}
+
+// OnListen registers f to receive the HTTP server's bound address (useful
+// with REVOCATION_HTTP_ADDR=127.0.0.1:0) once it accepts connections.
+func OnListen(f func(addr string)) Option {
+	return func(o *options) { o.onListen = f }
+}
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Run starts the service and blocks until ctx is done, then shuts down
+// gracefully: it stops fetching, finishes and acks the batch in flight,
+// drains NATS, closes Redis and stops the HTTP server. It returns nil after
+// a clean stop, flag.ErrHelp after printing the usage, an error wrapping
+// ErrUsage for a bad configuration, or the failure that stopped it.
+func Run(ctx context.Context, getenv func(string) string, args []string, stderr io.Writer, opts ...Option) error {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := config.Parse(getenv, args, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := open(ctx, cfg, newLogger(cfg, stderr), o.now)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.srv.Serve(s.ln) }()
+	s.log.Info("revocation service started", "http_addr", s.ln.Addr().String(),
+		"nats_url", redactURLs(cfg.NATSURL), "redis_url", redactURLs(cfg.RedisURL), "durable", cfg.Durable)
+	if o.onListen != nil {
+		o.onListen(s.ln.Addr().String())
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ingestErr := make(chan error, 1)
+	go func() { ingestErr <- s.in.Run(runCtx) }()
+	var runErr error
+	select {
+	case runErr = <-ingestErr:
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+		cancel()
+		if err := <-ingestErr; err != nil {
+			s.log.Warn("ingest stopped with an error", "err", err)
+		}
+	}
+	s.shutdown(context.WithoutCancel(ctx))
+	if runErr != nil {
+		s.log.Error("stopped", "err", runErr)
+	} else {
+		s.log.Info("stopped")
+	}
+	return runErr
+}
+
+// service holds what Run opened.
+type service struct {
+	log      *slog.Logger
+	ln       net.Listener
+	nc       *nats.Conn
+	rdb      *redis.Client
+	in       *ingest.Ingester
+	srv      *http.Server
+	stopping atomic.Bool
+}
+
+// open listens, connects to NATS and Redis, and builds the ingester and
+// the HTTP server; nothing runs yet.
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*service, error) {
+	s := &service{log: log}
+	var lc net.ListenConfig
+	var err error
+	if s.ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	if s.nc, err = connectNATS(cfg, log); err != nil {
+		_ = s.ln.Close()
+		return nil, err
+	}
+	js, err := jetstream.New(s.nc)
+	if err == nil {
+		s.rdb, err = newRedis(cfg)
+	}
+	if err != nil {
+		_ = s.ln.Close()
+		s.nc.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
+	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
+	s.srv = newServer(newHandler(s.ready, reg))
+	s.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	return s, nil
+}
+
+// ready is the /readyz check.
+func (s *service) ready() error {
+	if s.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	if !s.nc.IsConnected() {
+		return fmt.Errorf("nats: %s", s.nc.Status())
+	}
+	return s.in.Ready()
+}
+
+// shutdown runs after the ingester stopped: it lets pending acks and
+// announcements out, then closes Redis and the HTTP server.
+func (s *service) shutdown(ctx context.Context) {
+	s.stopping.Store(true)
+	s.log.Info("shutting down")
+	drainNATS(s.nc, s.log)
+	if err := s.rdb.Close(); err != nil {
+		s.log.Warn("closing redis", "err", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("http shutdown", "err", err)
+	}
+}
+
+func ingestConfig(cfg config.Config) ingest.Config {
+	return ingest.Config{
+		Durable:         cfg.Durable,
+		BatchSize:       cfg.BatchSize,
+		AckWait:         cfg.AckWait,
+		CheckInterval:   cfg.CheckInterval,
+		ReadyMaxPending: cfg.ReadyMaxPending,
+		Stream:          events.StreamConfig{MinMaxAge: cfg.MaxTokenTTL, MaxAge: cfg.StreamMaxAge},
+	}
+}

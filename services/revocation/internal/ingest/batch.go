@@ -1,0 +1,166 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/backoff"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// item is a decoded message.
+type item struct {
+	msg    jetstream.Msg
+	seq    uint64
+	stored time.Time // when JetStream stored it
+	ev     events.Event
+}
+
+// batch is what one Redis write covers.
+type batch struct {
+	items  []item
+	maxSeq uint64 // highest sequence, invalid messages included
+}
+
+func (b batch) events() []events.Event {
+	evs := make([]events.Event, len(b.items))
+	for i, it := range b.items {
+		evs[i] = it.ev
+	}
+	return evs
+}
+
+func (b batch) seqs() []uint64 {
+	seqs := make([]uint64, len(b.items))
+	for i, it := range b.items {
+		seqs[i] = it.seq
+	}
+	return seqs
+}
+
+// decode turns messages into a batch. Messages that can never be processed
+// are left out; from the durable consumer (terminate true) they are also
+// terminated, logged and counted, so that they are never redelivered.
+func (in *Ingester) decode(msgs []jetstream.Msg, terminate bool) batch {
+	var b batch
+	for _, msg := range msgs {
+		md, err := msg.Metadata()
+		if err != nil {
+			in.log.Warn("dropping message without JetStream metadata", "subject", msg.Subject(), "err", err)
+			continue
+		}
+		b.maxSeq = max(b.maxSeq, md.Sequence.Stream)
+		ev, err := events.DecodeMsg(msg.Subject(), msg.Data())
+		if err == nil {
+			b.items = append(b.items, item{msg: msg, seq: md.Sequence.Stream, stored: md.Timestamp, ev: ev})
+			continue
+		}
+		if !terminate {
+			in.log.Debug("skipping invalid event in replay", "subject", msg.Subject(), "seq", md.Sequence.Stream, "err", err)
+			continue
+		}
+		in.m.invalid.WithLabelValues(invalidReason(err)).Inc()
+		in.log.Warn("dropping invalid event", "subject", msg.Subject(), "seq", md.Sequence.Stream, "size", len(msg.Data()), "err", err)
+		if err := msg.TermWithReason(events.TermReason(err)); err != nil {
+			in.log.Warn("terminating invalid event", "seq", md.Sequence.Stream, "err", err)
+		}
+	}
+	return b
+}
+
+func invalidReason(err error) string {
+	switch {
+	case errors.Is(err, events.ErrUnsupportedSchema):
+		return reasonUnsupportedSchema
+	case errors.Is(err, events.ErrSubjectMismatch):
+		return reasonSubjectMismatch
+	default:
+		return reasonInvalid
+	}
+}
+
+// write applies a batch, retrying Redis failures in place with backoff.
+// Messages in held are kept alive with InProgress while it waits, and
+// negatively acknowledged if ctx ends first (so that another instance takes
+// them at once). The attempt in flight is not cancelled by ctx: a stop
+// lets it finish. The store's sentinel errors are returned as they are.
+func (in *Ingester) write(ctx context.Context, sb store.Batch, held []item) (store.Result, error) {
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.cfg.WriteTimeout)
+		start := time.Now()
+		res, err := in.store.Apply(actx, sb)
+		cancel()
+		if err == nil {
+			in.m.applyDuration.Observe(time.Since(start).Seconds())
+			in.m.batchSize.Observe(float64(len(sb.Events)))
+			in.m.expired.Add(float64(res.Expired))
+			for typ, n := range res.Written {
+				in.m.applied.WithLabelValues(typ).Add(float64(n))
+			}
+			return res, nil
+		}
+		if isStoreSignal(err) {
+			return res, err
+		}
+		in.m.redisErrors.Inc()
+		d := in.cfg.Backoff.Delay(attempt)
+		in.log.Warn("redis write failed; retrying", "mode", sb.Mode, "events", len(sb.Events), "attempt", attempt+1, "in", d, "err", err)
+		progress := func() {
+			for _, it := range held {
+				_ = it.msg.InProgress()
+			}
+		}
+		progress()
+		if err := backoff.SleepTicking(ctx, d, in.cfg.AckWait/3, progress); err != nil {
+			nak(held)
+			return store.Result{}, err
+		}
+	}
+}
+
+func isStoreSignal(err error) bool {
+	return errors.Is(err, store.ErrCheckpointLost) ||
+		errors.Is(err, store.ErrCheckpointRegressed) ||
+		errors.Is(err, store.ErrRebuildAborted)
+}
+
+func nak(items []item) {
+	for _, it := range items {
+		_ = it.msg.Nak()
+	}
+}
+
+// written records a successful write: metrics, the checkpoint, and the
+// announcement of the sequences now visible to validators.
+func (in *Ingester) written(b batch, checkpoint uint64) {
+	if checkpoint > 0 {
+		in.lastWritten.Store(max(in.lastWritten.Load(), checkpoint))
+		in.m.checkpoint.Set(float64(checkpoint))
+	}
+	if len(b.items) == 0 {
+		return
+	}
+	newest := b.items[0].stored
+	for _, it := range b.items[1:] {
+		if it.stored.After(newest) {
+			newest = it.stored
+		}
+	}
+	in.m.lastEventAge.Set(in.now().Sub(newest).Seconds())
+	in.announce(events.RangesOf(b.seqs()), checkpoint)
+}
+
+// announce publishes an events.Applied on core NATS. Losing one is
+// harmless: the auth service also polls Redis.
+func (in *Ingester) announce(ranges [][2]uint64, checkpoint uint64) {
+	body, err := events.EncodeApplied(events.Applied{Ranges: ranges, Checkpoint: checkpoint, At: in.now().UTC()})
+	if err == nil {
+		err = in.js.Conn().Publish(events.SubjectApplied, body)
+	}
+	if err != nil {
+		in.log.Warn("announcing applied events", "ranges", ranges, "err", err)
+	}
+}
