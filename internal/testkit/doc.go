@@ -8,6 +8,7 @@
 package testkit
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"testing"
@@ -17,12 +18,16 @@ import (
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("testkit: free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		tb.Fatalf("testkit: free port: %v", err)
+	}
+	return port
 }
 
 // FreeAddr returns "127.0.0.1:<port>" for a port that was free a moment ago.

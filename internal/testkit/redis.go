@@ -70,7 +70,9 @@ func startRedis(tb testing.TB, extra ...string) *Redis {
 }
 
 func (r *Redis) start() error {
-	cmd := exec.Command(r.args[0], r.args[1:]...)
+	// Not CommandContext: the process outlives this call and is stopped by
+	// kill, which waits for it.
+	cmd := exec.Command(r.args[0], r.args[1:]...) //nolint:noctx // see above
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -79,7 +81,7 @@ func (r *Redis) start() error {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {

@@ -40,7 +40,7 @@ func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (c
 	fs.StringVar(&c.redisMode, "redis", "auto", "when REDIS_URL is empty: auto (redis-server if installed, else the stand-in), server, or standin")
 	fs.StringVar(&c.logLevel, "log-level", "info", "LOG_LEVEL of the services")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: devstack [flags]\n\nStarts NATS (embedded), Redis, the revocation service and the auth service for development.")
+		_, _ = fmt.Fprintln(fs.Output(), "Usage: devstack [flags]\n\nStarts NATS (embedded), Redis, the revocation service and the auth service for development.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

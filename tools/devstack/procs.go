@@ -43,7 +43,8 @@ func (s *supervisor) start(ctx context.Context, name, bin string, env []string) 
 		s.exited = make(chan error, 4)
 	}
 	s.mu.Unlock()
-	cmd := exec.Command(bin)
+	// Not CommandContext: children get SIGTERM from stopAll, not SIGKILL.
+	cmd := exec.Command(bin) //nolint:noctx // see above
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stdout
 	if err := cmd.Start(); err != nil {
@@ -54,7 +55,7 @@ func (s *supervisor) start(ctx context.Context, name, bin string, env []string) 
 		err := cmd.Wait()
 		close(c.done)
 		if ctx.Err() == nil {
-			s.exited <- fmt.Errorf("%s exited unexpectedly: %v", name, err)
+			s.exited <- fmt.Errorf("%s exited unexpectedly: %w", name, err)
 		}
 	}()
 	s.mu.Lock()
@@ -135,14 +136,14 @@ func ensureSigningKey(path string) (string, error) {
 }
 
 func printTryIt(w io.Writer, auth, revocation, natsURL, redisURL string) {
-	fmt.Fprintf(w, `
+	_, _ = fmt.Fprintf(w, `
 Event-driven JWT revocation is running.
   auth        http://%[1]s   (register, login, me, logout, logout-all-devices, jwks)
   revocation  http://%[2]s   (/healthz /readyz /metrics)
   NATS        %[3]s  (JetStream stream REVOCATIONS)
   Redis       %[4]s
 
-Try it (needs curl and, for the token, jq or copy-paste):
+Try it (needs curl):
   curl -s -X POST http://%[1]s/v1/auth/register -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse battery"}'
   TOKEN=$(curl -s -X POST http://%[1]s/v1/auth/login -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse battery"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -s http://%[1]s/v1/auth/me -H "Authorization: Bearer $TOKEN"

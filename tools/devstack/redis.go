@@ -73,7 +73,8 @@ func startRedisServer(ctx context.Context, path string, c config, logger *slog.L
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			_ = conn.Close()
 			break
