@@ -4,8 +4,11 @@
 // thumbprint) and carry iss, sub (user id), aud, iat, nbf, exp, jti and ver
 // (the user's token version). Validation follows RFC 8725: EdDSA only,
 // known kid only (keys are never fetched from token headers), crit
-// rejected, exp required, iss and aud checked, small leeway, bounded size,
-// and no duplicate or case-variant claim names. Then, in one Redis round
+// rejected, typ at+jwt required, exp required, iss and aud checked, small
+// leeway, bounded size, strict base64url and UTF-8, and no duplicate or
+// case-variant member names. Every rejection matches ErrInvalidToken and
+// exactly one finer sentinel saying why (ErrAlgorithmNotAllowed,
+// ErrUnknownKey, ErrBadSignature, ErrExpired, ...). Then, in one Redis round
 // trip, the revocation state: a blacklisted jti or a ver below the user's
 // version is ErrRevoked; a state that cannot be read (Redis down or slow,
 // checkpoint missing while the revocation service rebuilds) is
@@ -30,6 +33,18 @@
 //	mux.Handle("/orders", v.Middleware(ordersHandler))
 //	// in the handler:
 //	claims, _ := jwtx.ClaimsFromContext(r.Context())
+//
+// A service other than the issuer follows the issuer's JWKS instead of a
+// static set: RemoteKeySet fetches it (https only, bounded, cached per
+// Cache-Control, refreshed at most once per 30 s on an unknown kid, never
+// from a URL a token names) and is passed as Config.Resolver:
+//
+//	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: "https://auth.example/.well-known/jwks.json"})
+//	v, err := jwtx.NewValidator(jwtx.Config{Resolver: keys, Issuer: ..., Audience: ..., Revocation: ...})
+//
+// The issuer rotates keys with a KeyRing: Rotate makes a new key active and
+// retires the old one (KeySet.Retire), which stays published and accepted
+// until the last token it signed has expired, then disappears.
 //
 // The middleware answers 401 (WWW-Authenticate: Bearer
 // error="invalid_token") for a missing, invalid or revoked token and 503

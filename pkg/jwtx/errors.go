@@ -44,6 +44,20 @@ var (
 	// ErrLegacyToken means the token has no jti and the validator does not
 	// accept legacy tokens.
 	ErrLegacyToken error = &tokenError{"jwtx: legacy token without jti not accepted"}
+	// ErrAlgorithmNotAllowed means the header's alg is not on the allow-list
+	// (only EdDSA is): none, HMAC, RSA, ECDSA and look-alike names included.
+	ErrAlgorithmNotAllowed error = &tokenError{"jwtx: algorithm not allowed"}
+	// ErrWrongType means the header's typ is missing or is not at+jwt: an ID
+	// token, a refresh token or any other kind of JWT.
+	ErrWrongType error = &tokenError{"jwtx: wrong token type"}
+	// ErrCriticalHeader means the header has a crit member: no JWS extension
+	// is understood, so RFC 7515 section 4.1.11 requires rejection.
+	ErrCriticalHeader error = &tokenError{"jwtx: unsupported critical header"}
+	// ErrWrongIssuer means iss is missing or is not the expected issuer.
+	ErrWrongIssuer error = &tokenError{"jwtx: wrong issuer"}
+	// ErrWrongAudience means aud is missing or does not contain the
+	// expected audience.
+	ErrWrongAudience error = &tokenError{"jwtx: wrong audience"}
 )
 
 // tokenError is a sentinel that also matches ErrInvalidToken.

@@ -76,3 +76,29 @@ func ExampleValidator_Validate() {
 	// 401
 	// 503
 }
+
+// A service other than the issuer follows the issuer's JWKS URL. Keys are
+// fetched from that URL only (https, or http on loopback as here), cached,
+// and refreshed at most once per 30 s when a token names an unknown kid.
+func ExampleRemoteKeySet() {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := jwtx.NewSigner(jwtx.SignerConfig{Key: key, Issuer: "https://auth.example", Audience: "orders"})
+	issuer := httptest.NewServer(jwtx.NewKeySet(signer.PublicKey()).Handler()) // the auth service
+	defer issuer.Close()
+
+	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: issuer.URL + "/.well-known/jwks.json"})
+	if err != nil {
+		panic(err)
+	}
+	if err := keys.Refresh(context.Background()); err != nil { // optional: fail fast at start-up
+		panic(err)
+	}
+	v, _ := jwtx.NewValidator(jwtx.Config{
+		Resolver: keys, Issuer: "https://auth.example", Audience: "orders", Revocation: jwtxtest.NewMemoryStore(),
+	})
+	token, _, _ := signer.Issue("0b6e1d4c-7f2a-4c4e-9a51-3d2f8e6b1c70", 0)
+	claims, err := v.Validate(context.Background(), token)
+	fmt.Println(claims.Subject, err)
+	// Output:
+	// 0b6e1d4c-7f2a-4c4e-9a51-3d2f8e6b1c70 <nil>
+}

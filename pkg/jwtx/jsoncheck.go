@@ -8,19 +8,25 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // maxJSONDepth bounds the nesting of objects and arrays in a token header
 // or payload.
 const maxJSONDepth = 32
 
-// checkJSON verifies that data is exactly one JSON object, with no member
+// checkJSON verifies that data is exactly one JSON object of valid UTF-8
+// (RFC 8725 section 3.7: encoding/json would silently replace invalid
+// bytes, so two parsers could read different strings), with no member
 // name repeated in any object (names are compared the way encoding/json
 // matches struct fields, case-insensitively, so "JTI" beside "jti" is a
 // duplicate) and nesting at most maxJSONDepth deep. It exists because
 // encoding/json silently keeps the last of duplicate members, which lets a
 // token smuggle a second value past a checker that reads the first.
 func checkJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return errors.New("not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	type frame struct {

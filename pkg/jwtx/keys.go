@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // b64 is the unpadded base64url encoding used by JOSE, strict about the
@@ -31,11 +32,18 @@ func Thumbprint(pub ed25519.PublicKey) string {
 }
 
 // KeySet is a set of Ed25519 public keys indexed by kid (their thumbprint).
-// It is safe for concurrent use: keys may be added and removed while
-// validators read it, which is how keys rotate.
+// It is safe for concurrent use: keys may be added, retired and removed
+// while validators read it, which is how keys rotate. The zero value is an
+// empty set using time.Now.
+//
+// A retired key (see Retire) stays in the set, accepted by Lookup and
+// published by MarshalJSON, until its retirement deadline on the set's
+// clock; after that it is gone as if removed.
 type KeySet struct {
-	mu   sync.RWMutex
-	keys map[string]ed25519.PublicKey
+	mu      sync.RWMutex
+	keys    map[string]ed25519.PublicKey
+	retired map[string]time.Time // kid -> instant the key is dropped
+	now     func() time.Time
 }
 
 // NewKeySet returns a KeySet holding keys. It panics on a key that is not
@@ -48,8 +56,32 @@ func NewKeySet(keys ...ed25519.PublicKey) *KeySet {
 	return s
 }
 
-// Add adds pub to the set and returns its kid. It panics on a key of the
-// wrong length, a programming error.
+// SetClock sets the clock retirement deadlines are compared with; nil
+// restores time.Now. Tests inject a fake clock with it.
+func (s *KeySet) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// clock returns the current time; s.mu must be held.
+func (s *KeySet) clock() time.Time {
+	if s.now == nil {
+		return time.Now()
+	}
+	return s.now()
+}
+
+// live reports whether the key kid, known to be in s.keys, is usable at t;
+// s.mu must be held.
+func (s *KeySet) live(kid string, t time.Time) bool {
+	until, retired := s.retired[kid]
+	return !retired || t.Before(until)
+}
+
+// Add adds pub to the set and returns its kid. Adding a retired key makes
+// it active again. It panics on a key of the wrong length, a programming
+// error.
 func (s *KeySet) Add(pub ed25519.PublicKey) (kid string) {
 	if len(pub) != ed25519.PublicKeySize {
 		panic(fmt.Sprintf("jwtx: Ed25519 public key of %d bytes", len(pub)))
@@ -61,29 +93,91 @@ func (s *KeySet) Add(pub ed25519.PublicKey) (kid string) {
 		s.keys = make(map[string]ed25519.PublicKey)
 	}
 	s.keys[kid] = slices.Clone(pub)
+	delete(s.retired, kid)
+	s.prune()
 	return kid
 }
 
-// Remove removes the key with the given kid, if present.
+// Retire keeps the key kid published and accepted until until, then drops
+// it. To let every token the key signed live out its life, until should be
+// the moment the key stopped signing plus the longest token lifetime plus
+// the validators' leeway (KeyRing.Rotate computes exactly that). Retiring
+// a retired key moves its deadline; a deadline not after now drops the key
+// at once. Retire reports whether kid was in the set.
+func (s *KeySet) Retire(kid string, until time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[kid]; !ok || !s.live(kid, s.clock()) {
+		return false
+	}
+	if s.retired == nil {
+		s.retired = make(map[string]time.Time)
+	}
+	s.retired[kid] = until
+	s.prune()
+	return true
+}
+
+// RetiredUntil reports the retirement deadline of the key kid; ok is false
+// when the key is absent, dropped, or not retired.
+func (s *KeySet) RetiredUntil(kid string) (until time.Time, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	until, ok = s.retired[kid]
+	if !ok || !s.live(kid, s.clock()) {
+		return time.Time{}, false
+	}
+	return until, true
+}
+
+// prune deletes the keys whose retirement deadline has passed; s.mu must
+// be held for writing.
+func (s *KeySet) prune() {
+	t := s.clock()
+	for kid := range s.retired {
+		if !s.live(kid, t) {
+			delete(s.keys, kid)
+			delete(s.retired, kid)
+		}
+	}
+}
+
+// Remove removes the key with the given kid at once, retired or not: the
+// way to drop a compromised key.
 func (s *KeySet) Remove(kid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.keys, kid)
+	delete(s.retired, kid)
 }
 
-// Lookup returns the key with the given kid.
+// Lookup returns the key with the given kid, unless it is absent or its
+// retirement deadline has passed.
 func (s *KeySet) Lookup(kid string) (ed25519.PublicKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k, ok := s.keys[kid]
-	return k, ok
+	if !ok {
+		return nil, false
+	}
+	if until, retired := s.retired[kid]; retired && !s.clock().Before(until) {
+		return nil, false
+	}
+	return k, true
 }
 
-// Len returns the number of keys in the set.
+// Len returns the number of usable keys in the set (retired keys past
+// their deadline excluded).
 func (s *KeySet) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.keys)
+	t, n := s.clock(), 0
+	for kid := range s.keys {
+		if s.live(kid, t) {
+			n++
+		}
+	}
+	return n
 }
 
 // jwk is one key of a JWK Set, as served and as accepted.
@@ -101,12 +195,17 @@ type jwks struct {
 	Keys []jwk `json:"keys"`
 }
 
-// MarshalJSON encodes the set as a JWK Set (RFC 7517), keys sorted by kid:
+// MarshalJSON encodes the usable keys of the set (retired keys until their
+// deadline included) as a JWK Set (RFC 7517), sorted by kid:
 // {"keys":[{"kty":"OKP","crv":"Ed25519","x":..,"kid":..,"alg":"EdDSA","use":"sig"}]}.
 func (s *KeySet) MarshalJSON() ([]byte, error) {
 	s.mu.RLock()
 	set := jwks{Keys: make([]jwk, 0, len(s.keys))}
+	t := s.clock()
 	for kid, k := range s.keys {
+		if !s.live(kid, t) {
+			continue
+		}
 		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(k), Kid: kid, Alg: "EdDSA", Use: "sig"})
 	}
 	s.mu.RUnlock()
