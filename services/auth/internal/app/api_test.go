@@ -26,7 +26,12 @@ func TestRegister(t *testing.T) {
 		{"ErrUsernameTooLong", creds(strings.Repeat("a", 65), "correct horse"), http.StatusBadRequest, "invalid_request"},
 		{"ErrUsernameBadChar", creds("al ice", "correct horse"), http.StatusBadRequest, "invalid_request"},
 		{"ErrUsernameNonASCII", creds("alicé", "correct horse"), http.StatusBadRequest, "invalid_request"},
-		{"ErrPasswordTooShort", creds("bob", "1234567"), http.StatusBadRequest, "invalid_request"},
+		{"ErrPasswordTooShort", creds("bob", "xk8#qz!"), http.StatusBadRequest, "weak_password"},
+		{"ErrPasswordTooShortMultibyte", creds("bob", "ééééé"), http.StatusBadRequest, "weak_password"},
+		{"ErrPasswordCommon", creds("bob", "Password123"), http.StatusBadRequest, "weak_password"},
+		{"ErrPasswordKeyboardWalk", creds("bob", "1qaz2wsx3edc"), http.StatusBadRequest, "weak_password"},
+		{"ErrPasswordIsUsername", creds("bobby.tables", "BOBBY.TABLES"), http.StatusBadRequest, "weak_password"},
+		{"ErrPasswordContainsUsername", creds("bobby", "i am bobby, hello"), http.StatusBadRequest, "weak_password"},
 		{"ErrPasswordTooLong", creds("bob", strings.Repeat("p", 257)), http.StatusBadRequest, "invalid_request"},
 		{"ErrMissingPassword", `{"username":"bob"}`, http.StatusBadRequest, "invalid_request"},
 		{"ErrMissingUsername", `{"password":"correct horse"}`, http.StatusBadRequest, "invalid_request"},
@@ -39,6 +44,8 @@ func TestRegister(t *testing.T) {
 		{"ErrTrailingData", `{"username":"bob","password":"correct horse"} {}`, http.StatusBadRequest, "invalid_request"},
 		{"ErrTrailingGarbage", `{"username":"bob","password":"correct horse"}x`, http.StatusBadRequest, "invalid_request"},
 		{"ErrWrongType", `{"username":"bob","password":12345678}`, http.StatusBadRequest, "invalid_request"},
+		{"ErrDuplicateField", `{"username":"bob","password":"correct horse","password":"x"}`, http.StatusBadRequest, "invalid_request"},
+		{"ErrDeeplyNested", `{"username":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`, http.StatusBadRequest, "invalid_request"},
 		{"ErrTooLarge", `{"username":"bob","password":"` + strings.Repeat("x", 17<<10) + `"}`, http.StatusRequestEntityTooLarge, "request_too_large"},
 	}
 	for _, tc := range cases {
@@ -47,7 +54,8 @@ func TestRegister(t *testing.T) {
 		})
 	}
 	t.Run("OKLimits", func(t *testing.T) {
-		s.register("a.b", "12345678")
+		s.register("a.b", "xk8#qz!m")
+		s.register("emoji", "ééééééé€") // 8 characters
 		s.register(strings.Repeat("Z", 64), strings.Repeat("p", 256))
 		s.register("x_y-z.0", "pass word with spaces")
 	})
@@ -105,6 +113,7 @@ func TestLogin(t *testing.T) {
 		{"ErrWrongType", `{"username":["alice"],"password":"correct horse"}`},
 		{"ErrMissingPassword", `{"username":"alice"}`},
 		{"ErrTrailingData", creds("alice", "correct horse") + `[]`},
+		{"ErrDeeplyNested", `{"username":"alice","password":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,6 +56,8 @@ type Main struct {
 	srv      *http.Server
 	ln       net.Listener
 	serveErr chan error
+	// readHeaderTimeout overrides DefaultReadHeaderTimeout when set (tests).
+	readHeaderTimeout time.Duration
 
 	closeOnce sync.Once
 	closeErr  error

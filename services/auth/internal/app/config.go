@@ -7,11 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
+	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 )
 
 // ErrUsage wraps every configuration error: the command line or the
@@ -35,7 +39,17 @@ type Config struct {
 	Argon2MemoryKiB    uint32
 	Argon2Iterations   uint32
 	Argon2Parallelism  uint8
+	LoginRateUser      ratelimit.Limit // failed logins per username
+	LoginRateIP        ratelimit.Limit // login and register attempts per client address
+	TrustedProxies     []netip.Prefix  // peers whose X-Forwarded-For is believed
 	StreamMaxAge       time.Duration
+	// InboxPrefix is the prefix of the NATS connection's reply subjects
+	// (PubAcks, stream info); a least-privilege NATS user may subscribe to
+	// its own prefix only.
+	InboxPrefix string
+	// ManageStream: create the REVOCATIONS stream when missing; false: only
+	// look it up and check it (needs no JetStream management permission).
+	ManageStream bool
 }
 
 // setting is one environment variable and its matching flag.
@@ -113,8 +127,35 @@ var settings = []setting{
 	{env: "AUTH_ARGON2_PARALLELISM", def: "2", help: "argon2id lanes", apply: func(c *Config, v string) error {
 		return parseUint(v, 1, math.MaxUint8, func(n uint64) { c.Argon2Parallelism = uint8(n) })
 	}},
+	{env: "AUTH_LOGIN_RATE_USER", def: "10/15m", help: `failed logins allowed per username per window ("N/duration" or "off"); shared by replicas through Redis`, apply: func(c *Config, v string) error {
+		l, err := ratelimit.ParseLimit(v)
+		c.LoginRateUser = l
+		return err
+	}},
+	{env: "AUTH_LOGIN_RATE_IP", def: "30/1m", help: `login and register attempts allowed per client address per window ("N/duration" or "off"); IPv6 counts per /64`, apply: func(c *Config, v string) error {
+		l, err := ratelimit.ParseLimit(v)
+		c.LoginRateIP = l
+		return err
+	}},
+	{env: "AUTH_TRUSTED_PROXIES", def: "", help: "comma-separated proxy IPs or CIDRs whose X-Forwarded-For names the client; empty: the peer address is the client", apply: func(c *Config, v string) error {
+		p, err := httpapi.ParseTrustedProxies(v)
+		c.TrustedProxies = p
+		return err
+	}},
 	{env: "AUTH_STREAM_MAX_AGE", def: "168h", help: "retention of the REVOCATIONS stream when this service creates it; must exceed the token TTL", apply: func(c *Config, v string) error {
 		return parseDuration(v, time.Second, &c.StreamMaxAge)
+	}},
+	{env: "NATS_INBOX_PREFIX", def: "_INBOX", help: "prefix of NATS reply subjects; give each service its own (e.g. _INBOX_auth) when NATS permissions restrict subscriptions", apply: func(c *Config, v string) error {
+		c.InboxPrefix = v
+		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " \t\r\n*>") || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") || strings.Contains(v, "..") {
+			return errors.New(`want dot-separated subject tokens without whitespace, "*" or ">"`)
+		}
+		return nil
+	}},
+	{env: "AUTH_MANAGE_STREAM", def: "true", isBool: true, help: "create the REVOCATIONS stream if missing; false: only look it up (an administrator manages it, see deploy/nats)", apply: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.ManageStream = b
+		return err
 	}},
 }
 

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -24,9 +28,11 @@ func TestParseConfigDefaults(t *testing.T) {
 		LogLevel: slog.LevelInfo, LogFormat: "json", HTTPAddr: ":8080", DBPath: "auth.db",
 		Issuer: "http://localhost:8080", Audience: "api", AccessTokenTTL: 15 * time.Minute,
 		RevocationWait: 3 * time.Second, Argon2MemoryKiB: 65536, Argon2Iterations: 2, Argon2Parallelism: 2,
+		LoginRateUser: ratelimit.Limit{Max: 10, Window: 15 * time.Minute}, LoginRateIP: ratelimit.Limit{Max: 30, Window: time.Minute},
 		StreamMaxAge: 168 * time.Hour,
+		InboxPrefix:  "_INBOX", ManageStream: true,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -38,7 +44,8 @@ func TestParseConfigSources(t *testing.T) {
 		"AUTH_ISSUER": "https://iss", "AUTH_AUDIENCE": "aud", "AUTH_ACCESS_TOKEN_TTL": "5m",
 		"AUTH_ACCEPT_LEGACY_TOKENS": "true", "AUTH_REVOCATION_WAIT": "300ms",
 		"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
-		"AUTH_STREAM_MAX_AGE": "1h",
+		"AUTH_STREAM_MAX_AGE": "1h", "AUTH_LOGIN_RATE_USER": "3/1m", "AUTH_LOGIN_RATE_IP": "off",
+		"AUTH_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
 	}
 	cases := []struct {
 		name  string
@@ -51,8 +58,10 @@ func TestParseConfigSources(t *testing.T) {
 				LogFormat: "text", HTTPAddr: ":9000", DBPath: "/tmp/x.db", SigningKeyFile: "/k.pem",
 				Issuer: "https://iss", Audience: "aud", AccessTokenTTL: 5 * time.Minute, AcceptLegacyTokens: true,
 				RevocationWait: 300 * time.Millisecond, Argon2MemoryKiB: 64, Argon2Iterations: 1,
-				Argon2Parallelism: 1, StreamMaxAge: time.Hour}
-			if c != want {
+				Argon2Parallelism: 1, StreamMaxAge: time.Hour, InboxPrefix: "_INBOX", ManageStream: true,
+				LoginRateUser:  ratelimit.Limit{Max: 3, Window: time.Minute},
+				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}}
+			if !reflect.DeepEqual(c, want) {
 				t.Fatalf("\n got %+v\nwant %+v", c, want)
 			}
 		}},
@@ -111,6 +120,10 @@ func TestParseConfigInvalid(t *testing.T) {
 		{"ErrMemoryBelowLanes", map[string]string{"AUTH_ARGON2_MEMORY_KIB": "16", "AUTH_ARGON2_PARALLELISM": "4"}, nil, "AUTH_ARGON2_MEMORY_KIB"},
 		{"ErrIterations", map[string]string{"AUTH_ARGON2_ITERATIONS": "0"}, nil, "AUTH_ARGON2_ITERATIONS"},
 		{"ErrParallelism", map[string]string{"AUTH_ARGON2_PARALLELISM": "256"}, nil, "AUTH_ARGON2_PARALLELISM"},
+		{"ErrRateUser", map[string]string{"AUTH_LOGIN_RATE_USER": "10"}, nil, "AUTH_LOGIN_RATE_USER"},
+		{"ErrRateUserZero", map[string]string{"AUTH_LOGIN_RATE_USER": "0/1m"}, nil, "AUTH_LOGIN_RATE_USER"},
+		{"ErrRateIPWindow", map[string]string{"AUTH_LOGIN_RATE_IP": "10/1ms"}, nil, "AUTH_LOGIN_RATE_IP"},
+		{"ErrTrustedProxies", map[string]string{"AUTH_TRUSTED_PROXIES": "proxy.internal"}, nil, "AUTH_TRUSTED_PROXIES"},
 		{"ErrStreamAgeBelowTTL", map[string]string{"AUTH_STREAM_MAX_AGE": "10m"}, nil, "AUTH_STREAM_MAX_AGE"},
 		{"ErrEmptyIssuer", nil, []string{"-issuer="}, "AUTH_ISSUER"},
 		{"ErrUnknownFlag", nil, []string{"-bogus"}, "bogus"},

@@ -39,6 +39,8 @@ type stack struct {
 	main  *app.Main
 	base  string
 	hc    *http.Client
+	// beforeOpen, when set, adjusts each new Main before Open.
+	beforeOpen func(*app.Main)
 }
 
 // startStack starts NATS, Redis (with revocation:checkpoint = 0) and the
@@ -60,6 +62,9 @@ func startStack(t *testing.T, env map[string]string) *stack {
 		"AUTH_ARGON2_ITERATIONS":  "1",
 		"AUTH_ARGON2_PARALLELISM": "1",
 		"AUTH_REVOCATION_WAIT":    "300ms",
+		// Generous limits: the rate-limit tests set their own.
+		"AUTH_LOGIN_RATE_USER": "1000/1m",
+		"AUTH_LOGIN_RATE_IP":   "1000/1m",
 	}
 	s.hc = &http.Client{Timeout: 20 * time.Second}
 	t.Cleanup(s.hc.CloseIdleConnections)
@@ -84,6 +89,9 @@ func (s *stack) restart(env map[string]string) {
 	if err != nil {
 		s.t.Fatalf("NewMain: %v", err)
 	}
+	if s.beforeOpen != nil {
+		s.beforeOpen(m)
+	}
 	if err := m.Open(context.Background()); err != nil {
 		_ = m.Close()
 		s.t.Fatalf("Open: %v", err)
@@ -95,6 +103,15 @@ func (s *stack) restart(env map[string]string) {
 	})
 	s.main = m
 	s.base = "http://" + m.Addr()
+}
+
+// another starts a second instance of the service on the same NATS,
+// Redis and database, as a replica would run.
+func (s *stack) another() *stack {
+	s.t.Helper()
+	o := &stack{t: s.t, nats: s.nats, redis: s.redis, rdb: s.rdb, vars: maps.Clone(s.vars), hc: s.hc, beforeOpen: s.beforeOpen}
+	o.restart(nil)
+	return o
 }
 
 // testWriter sends the service's log lines to the test log, and drops
@@ -134,6 +151,12 @@ type response struct {
 // do sends a request; token, when not empty, goes in a Bearer header.
 func (s *stack) do(method, path, token string, body []byte) response {
 	s.t.Helper()
+	return s.doHeader(method, path, token, body, nil)
+}
+
+// doHeader is do with extra request headers.
+func (s *stack) doHeader(method, path, token string, body []byte, header http.Header) response {
+	s.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -147,6 +170,9 @@ func (s *stack) do(method, path, token string, body []byte) response {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := s.hc.Do(req)
 	if err != nil {
@@ -192,9 +218,20 @@ func (s *stack) register(user, pw string) string {
 // login returns an access token.
 func (s *stack) login(user, pw string) string {
 	s.t.Helper()
-	res := s.post("/v1/auth/login", "", creds(user, pw))
+	token, res := s.tryLogin(user, pw)
 	if res.status != http.StatusOK {
 		s.t.Fatalf("login %s: %d %s", user, res.status, res.body)
+	}
+	return token
+}
+
+// tryLogin returns the access token, or "" and the answer when it is not
+// a 200.
+func (s *stack) tryLogin(user, pw string) (string, response) {
+	s.t.Helper()
+	res := s.post("/v1/auth/login", "", creds(user, pw))
+	if res.status != http.StatusOK {
+		return "", res
 	}
 	var out struct {
 		AccessToken string `json:"access_token"`
@@ -202,7 +239,7 @@ func (s *stack) login(user, pw string) string {
 		ExpiresIn   int64  `json:"expires_in"`
 	}
 	decodeStrict(s.t, res.body, &out)
-	return out.AccessToken
+	return out.AccessToken, res
 }
 
 // meStatus returns the status of GET /v1/auth/me with token.

@@ -20,6 +20,7 @@ import (
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
 	"github.com/eventjwt/eventjwt/services/auth/internal/password"
+	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
@@ -76,6 +77,8 @@ func (m *Main) Open(ctx context.Context) error {
 		},
 		ReadyTimeout: 500 * time.Millisecond,
 		Metrics:      m.Registry, Gatherer: m.Registry, Now: m.Now, Logger: m.Logger,
+		Limiter:        ratelimit.New(m.rdb, ratelimit.KeyPrefix),
+		LoginLimitUser: cfg.LoginRateUser, LoginLimitIP: cfg.LoginRateIP, TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -112,6 +115,7 @@ func (m *Main) connectNATS(ctx context.Context) (jetstream.JetStream, error) {
 	m.ncClosed = make(chan struct{})
 	nc, err := nats.Connect(m.Config.NATSURL,
 		nats.Name("auth"),
+		nats.CustomInboxPrefix(m.Config.InboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.ReconnectBufSize(-1),
@@ -130,7 +134,11 @@ func (m *Main) connectNATS(ctx context.Context) (jetstream.JetStream, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if _, err := events.EnsureStream(sctx, js, events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}); err != nil {
+	ensure := events.EnsureStream
+	if !m.Config.ManageStream {
+		ensure = events.CheckStream // an administrator manages it
+	}
+	if _, err := ensure(sctx, js, events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}); err != nil {
 		return nil, err
 	}
 	return js, nil
@@ -189,16 +197,7 @@ func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Du
 		return fmt.Errorf("listen on AUTH_HTTP_ADDR %s: %w", m.Config.HTTPAddr, err)
 	}
 	m.ln = ln
-	m.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		// Logout may take the publish timeout plus the revocation wait.
-		WriteTimeout:   30*time.Second + revoke.DefaultPublishTimeout + revocationWait,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slogErrorLog(m.Logger),
-	}
+	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, slogErrorLog(m.Logger))
 	m.Logger.Info("listening", "addr", ln.Addr().String())
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

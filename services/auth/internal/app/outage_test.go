@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,17 +68,32 @@ func TestRedisDown(t *testing.T) {
 		wantError(t, s.get("/readyz", ""), http.StatusServiceUnavailable, "not_ready")
 	})
 	t.Run("Killed", func(t *testing.T) {
+		fresh := s.login("alice", "correct horse")
 		s.redis.Kill(t)
 		for range 3 {
 			wantError(t, s.get("/v1/auth/me", token), http.StatusServiceUnavailable, "revocation_unavailable")
 		}
 		wantError(t, s.get("/readyz", ""), http.StatusServiceUnavailable, "not_ready")
+		// Login fails closed without its rate-limit counters (a token
+		// issued now would be refused everywhere anyway), and so does
+		// register.
+		wantError(t, s.post("/v1/auth/login", "", creds("alice", "correct horse")), http.StatusServiceUnavailable, "unavailable")
+		wantError(t, s.post("/v1/auth/register", "", creds("carol", "correct horse")), http.StatusServiceUnavailable, "unavailable")
+		if m := string(s.get("/metrics", "").body); !strings.Contains(m, "auth_login_rate_limit_errors_total 2") {
+			t.Fatal("/metrics does not count the two refusals in auth_login_rate_limit_errors_total")
+		}
 		// Logging out needs no Redis: durable, not yet seen enforced.
-		wantPending(t, s.post("/v1/auth/logout-all-devices", s.login("alice", "correct horse"), ""))
+		wantPending(t, s.post("/v1/auth/logout-all-devices", fresh, ""))
 	})
 	t.Run("RestartedEmptyFailsClosedUntilCheckpoint", func(t *testing.T) {
 		s.redis.Restart(t)
-		token := s.login("alice", "correct horse")
+		var token string
+		// go-redis waits up to a second before dialing a server it could
+		// not reach; login answers 503 until then.
+		testkit.Eventually(t, 10*time.Second, "login answers once Redis is back", func() bool {
+			token, _ = s.tryLogin("alice", "correct horse")
+			return token != ""
+		})
 		wantError(t, s.get("/v1/auth/me", token), http.StatusServiceUnavailable, "revocation_unavailable")
 		if err := s.redis.Client(t).Set(t.Context(), jwtx.KeyCheckpoint, "0", 0).Err(); err != nil {
 			t.Fatal(err)

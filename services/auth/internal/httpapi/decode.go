@@ -6,34 +6,90 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 16 << 10
 
-// DecodeJSON reads exactly one JSON value from body into dst: unknown
-// fields, trailing data, wrong types, malformed JSON and an empty body are
-// *Error values with code invalid_request; a body over the limit set with
-// http.MaxBytesReader is returned as the *http.MaxBytesError.
-func DecodeJSON(body io.Reader, dst any) error {
+// Credentials is the body of register and login.
+type Credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// DecodeCredentials reads a register or login body: exactly one flat JSON
+// object whose members are "username" and "password", each at most once
+// and each a string. It walks the body token by token and refuses any
+// other value at once, so nesting is never descended into (a body nested
+// 10,000 levels deep costs one token), duplicate members cannot make two
+// parsers disagree, and member names match exactly (encoding/json would
+// also take "USERNAME"). Missing members are left empty for the caller to
+// check. Malformed JSON, an empty body, other members, other types and
+// trailing data are *Error values with code invalid_request; a body over
+// the limit set with http.MaxBytesReader is returned as the
+// *http.MaxBytesError.
+func DecodeCredentials(body io.Reader) (Credentials, error) {
+	var c Credentials
 	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return decodeError(err)
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return Credentials{}, errorf(CodeInvalidRequest, "the request body is empty")
+	case err != nil:
+		return Credentials{}, decodeError(err)
+	case tok != json.Delim('{'):
+		return Credentials{}, errorf(CodeInvalidRequest, "the request body must be a JSON object")
 	}
-	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
+	seen := map[string]bool{}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return Credentials{}, decodeError(err)
+		}
+		if tok == json.Delim('}') {
+			break
+		}
+		name, _ := tok.(string) // the decoder only returns strings as member names
+		var dst *string
+		switch name {
+		case "username":
+			dst = &c.Username
+		case "password":
+			dst = &c.Password
+		default:
+			return Credentials{}, errorf(CodeInvalidRequest, "unknown field "+quoteName(name))
+		}
+		if seen[name] {
+			return Credentials{}, errorf(CodeInvalidRequest, fmt.Sprintf("duplicate field %q", name))
+		}
+		seen[name] = true
+		if tok, err = dec.Token(); err != nil {
+			return Credentials{}, decodeError(err)
+		}
+		v, ok := tok.(string)
+		if !ok {
+			return Credentials{}, errorf(CodeInvalidRequest, fmt.Sprintf("field %q must be a string", name))
+		}
+		*dst = v
+	}
+	return c, trailing(dec)
+}
+
+// trailing refuses anything but whitespace after the object.
+func trailing(dec *json.Decoder) error {
+	_, err := dec.Token()
+	switch {
 	case errors.Is(err, io.EOF):
 		return nil
 	case err == nil:
 		return errorf(CodeInvalidRequest, "the request body must hold a single JSON object")
-	default:
-		if e := decodeError(err); !isInvalidRequest(e) {
-			return e
-		}
-		return errorf(CodeInvalidRequest, "unexpected data after the JSON object")
 	}
+	if e := decodeError(err); !isInvalidRequest(e) {
+		return e
+	}
+	return errorf(CodeInvalidRequest, "unexpected data after the JSON object")
 }
 
 func isInvalidRequest(err error) bool {
@@ -41,45 +97,33 @@ func isInvalidRequest(err error) bool {
 	return errors.As(err, &e) && e.Code == CodeInvalidRequest
 }
 
-// decodeError turns an encoding/json error into a client answer.
+// decodeError turns an encoding/json error into a client answer; a
+// *http.MaxBytesError is returned as is (413). The end of the body is only
+// an error inside the object, where it means truncated JSON.
 func decodeError(err error) error {
 	var (
 		syntax *json.SyntaxError
-		typ    *json.UnmarshalTypeError
 		tooBig *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &tooBig):
 		return err
-	case errors.Is(err, io.EOF):
-		return errorf(CodeInvalidRequest, "the request body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(CodeInvalidRequest, "the request body is truncated JSON")
 	case errors.As(err, &syntax):
 		return errorf(CodeInvalidRequest, fmt.Sprintf("malformed JSON at byte %d", syntax.Offset))
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return errorf(CodeInvalidRequest, "the request body must be a JSON object")
-		}
-		return errorf(CodeInvalidRequest, fmt.Sprintf("field %q must be a %s", typ.Field, jsonKind(typ.Type.Kind().String())))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errorf(CodeInvalidRequest, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return &Error{Code: CodeInvalidRequest, Message: "the request body is not valid JSON", Err: err}
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "bool":
-		return "boolean"
-	case "struct", "map":
-		return "object"
-	case "slice", "array":
-		return "array"
+// quoteName quotes a member name for an error message, cut short: it is
+// the client's input, echoed back.
+func quoteName(name string) string {
+	const maxLen = 64
+	if len(name) > maxLen {
+		return strconv.Quote(strings.ToValidUTF8(name[:maxLen], "")) + "..."
 	}
-	return "number"
+	return strconv.Quote(name)
 }
 
 // limitBody caps r's body at MaxBodyBytes; a declared Content-Length over

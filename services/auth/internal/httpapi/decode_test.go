@@ -10,39 +10,50 @@ import (
 	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
 )
 
-func TestDecodeJSON(t *testing.T) {
-	type body struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		N        int    `json:"n"`
+func TestDecodeCredentials(t *testing.T) {
+	deep := func(n int) string {
+		return `{"username":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `,"password":"x"}`
 	}
 	cases := []struct {
 		name    string
 		in      string
-		want    body
+		want    httpapi.Credentials
 		message string // substring of the invalid_request message; "" means OK
 	}{
-		{"OK", `{"username":"a","password":"b"}`, body{Username: "a", Password: "b"}, ""},
-		{"OKTrailingWhitespace", "{\"n\":1}\n\t ", body{N: 1}, ""},
-		{"OKNull", `null`, body{}, ""},
-		{"ErrEmpty", ``, body{}, "empty"},
-		{"ErrOnlySpaces", `   `, body{}, "empty"},
-		{"ErrSyntax", `{"username":}`, body{}, "malformed JSON"},
-		{"ErrTruncated", `{"username":"a"`, body{}, "truncated"},
-		{"ErrUnknownField", `{"username":"a","role":"admin"}`, body{}, `unknown field "role"`},
-		{"ErrWrongTypeString", `{"username":1}`, body{}, `"username" must be a string`},
-		{"ErrWrongTypeNumber", `{"n":"1"}`, body{}, `"n" must be a number`},
-		{"ErrWrongTypeObject", `{"username":{}}`, body{}, `"username" must be a string`},
-		{"ErrNotObject", `"hello"`, body{}, "must be a JSON object"},
-		{"ErrArray", `[1,2]`, body{}, "must be a JSON object"},
-		{"ErrTrailingObject", `{"n":1}{"n":2}`, body{}, "single JSON object"},
-		{"ErrTrailingGarbage", `{"n":1} garbage`, body{}, "unexpected data"},
-		{"ErrTrailingBrace", `{"n":1}}`, body{}, "unexpected data"},
+		{"OK", `{"username":"a","password":"b"}`, httpapi.Credentials{Username: "a", Password: "b"}, ""},
+		{"OKOtherOrder", `{"password":"b","username":"a"}`, httpapi.Credentials{Username: "a", Password: "b"}, ""},
+		{"OKEmptyObject", `{}`, httpapi.Credentials{}, ""},
+		{"OKWhitespace", " \t\r\n{ \"username\" : \"a\" }\n\t ", httpapi.Credentials{Username: "a"}, ""},
+		{"OKEscapes", `{"username":"\u0061\n","password":"\ud83d\ude00"}`, httpapi.Credentials{Username: "a\n", Password: "😀"}, ""},
+		{"OKInvalidUTF8Replaced", "{\"password\":\"\xff\"}", httpapi.Credentials{Password: "\ufffd"}, ""},
+		{"ErrEmpty", ``, httpapi.Credentials{}, "empty"},
+		{"ErrOnlySpaces", `   `, httpapi.Credentials{}, "empty"},
+		{"ErrNull", `null`, httpapi.Credentials{}, "must be a JSON object"},
+		{"ErrString", `"hello"`, httpapi.Credentials{}, "must be a JSON object"},
+		{"ErrArray", `[1,2]`, httpapi.Credentials{}, "must be a JSON object"},
+		{"ErrSyntax", `{"username":}`, httpapi.Credentials{}, "malformed JSON"},
+		{"ErrTrailingComma", `{"username":"a",}`, httpapi.Credentials{}, "malformed JSON"},
+		{"ErrSingleQuotes", `{'username':'a'}`, httpapi.Credentials{}, "malformed JSON"},
+		{"ErrTruncated", `{"username":"a"`, httpapi.Credentials{}, "truncated"},
+		{"ErrTruncatedAfterName", `{"username"`, httpapi.Credentials{}, "truncated"},
+		{"ErrTruncatedString", `{"username":"a`, httpapi.Credentials{}, "truncated"},
+		{"ErrUnknownField", `{"username":"a","role":"admin"}`, httpapi.Credentials{}, `unknown field "role"`},
+		{"ErrUnknownFieldLongName", `{"` + strings.Repeat("n", 1000) + `":1}`, httpapi.Credentials{}, `unknown field "nnnn`},
+		{"ErrOtherCase", `{"USERNAME":"a"}`, httpapi.Credentials{}, `unknown field "USERNAME"`},
+		{"ErrDuplicate", `{"username":"a","username":"b"}`, httpapi.Credentials{}, `duplicate field "username"`},
+		{"ErrNumber", `{"username":1}`, httpapi.Credentials{}, `"username" must be a string`},
+		{"ErrBool", `{"password":true}`, httpapi.Credentials{}, `"password" must be a string`},
+		{"ErrNullField", `{"password":null}`, httpapi.Credentials{}, `"password" must be a string`},
+		{"ErrObject", `{"username":{}}`, httpapi.Credentials{}, `"username" must be a string`},
+		{"ErrNested33", deep(33), httpapi.Credentials{}, `"username" must be a string`},
+		{"ErrNested10000", deep(10000), httpapi.Credentials{}, `"username" must be a string`},
+		{"ErrTrailingObject", `{"username":"a"}{"username":"b"}`, httpapi.Credentials{}, "single JSON object"},
+		{"ErrTrailingGarbage", `{"username":"a"} garbage`, httpapi.Credentials{}, "unexpected data"},
+		{"ErrTrailingBrace", `{"username":"a"}}`, httpapi.Credentials{}, "unexpected data"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var got body
-			err := httpapi.DecodeJSON(strings.NewReader(tc.in), &got)
+			got, err := httpapi.DecodeCredentials(strings.NewReader(tc.in))
 			if tc.message == "" {
 				if err != nil || got != tc.want {
 					t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
@@ -53,24 +64,27 @@ func TestDecodeJSON(t *testing.T) {
 			if !errors.As(err, &apiErr) || apiErr.Code != httpapi.CodeInvalidRequest || !strings.Contains(apiErr.Message, tc.message) {
 				t.Fatalf("err = %v, want invalid_request mentioning %q", err, tc.message)
 			}
+			if len(apiErr.Message) > 200 {
+				t.Fatalf("message of %d bytes echoes too much input", len(apiErr.Message))
+			}
 		})
 	}
 }
 
-func TestDecodeJSONTooLarge(t *testing.T) {
+func TestDecodeCredentialsTooLarge(t *testing.T) {
 	cases := []struct {
 		name string
 		body string
 	}{
 		{"InFirstValue", `{"username":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`},
 		{"InTrailingData", `{}` + strings.Repeat(" ", httpapi.MaxBodyBytes)},
+		{"InNesting", `{"username":` + strings.Repeat(" ", httpapi.MaxBodyBytes) + `[]}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 			body := http.MaxBytesReader(httptest.NewRecorder(), r.Body, httpapi.MaxBodyBytes)
-			var v map[string]any
-			err := httpapi.DecodeJSON(body, &v)
+			_, err := httpapi.DecodeCredentials(body)
 			var tooBig *http.MaxBytesError
 			if !errors.As(err, &tooBig) {
 				t.Fatalf("err = %v, want *http.MaxBytesError", err)
@@ -103,20 +117,28 @@ func TestValidateCredentials(t *testing.T) {
 		})
 	}
 	passwords := []struct {
-		name, password string
-		ok             bool
+		name, password, code string // code "" means OK
 	}{
-		{"OKMin", "12345678", true},
-		{"OKMax", strings.Repeat("p", 256), true},
-		{"OKMultibyte", "ééééé", true}, // 10 bytes
-		{"ErrEmpty", "", false},
-		{"ErrShort", "1234567", false},
-		{"ErrLong", strings.Repeat("p", 257), false},
+		{"OKMin", "xk8#qz!m", ""},
+		{"OKMax", strings.Repeat("p", 256), ""},
+		{"OKMultibyte", "ééééééé€", ""}, // 8 characters
+		{"ErrEmpty", "", httpapi.CodeInvalidRequest},
+		{"ErrLong", strings.Repeat("p", 257), httpapi.CodeInvalidRequest},
+		{"ErrLongMultibyte", strings.Repeat("é", 129), httpapi.CodeInvalidRequest}, // 258 bytes
+		{"ErrShort", "xk8#qz!", httpapi.CodeWeakPassword},
+		{"ErrShortMultibyte", "ééééé", httpapi.CodeWeakPassword}, // 10 bytes, 5 characters
+		{"ErrContainsUsername", "my-alice-pass", httpapi.CodeWeakPassword},
+		{"ErrCommon", "Password123", httpapi.CodeWeakPassword},
 	}
 	for _, tc := range passwords {
 		t.Run("Password"+tc.name, func(t *testing.T) {
-			if err := httpapi.ValidatePassword(tc.password); (err == nil) != tc.ok {
+			err := httpapi.ValidatePassword("alice", tc.password)
+			var apiErr *httpapi.Error
+			switch {
+			case tc.code == "" && err != nil:
 				t.Fatalf("ValidatePassword(%q) = %v", tc.password, err)
+			case tc.code != "" && (!errors.As(err, &apiErr) || apiErr.Code != tc.code || apiErr.Message == ""):
+				t.Fatalf("ValidatePassword(%q) = %v, want %s", tc.password, err, tc.code)
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
@@ -20,6 +22,8 @@ const (
 	CodeNotFound              = "not_found"
 	CodeMethodNotAllowed      = "method_not_allowed"
 	CodeUsernameTaken         = "username_taken"
+	CodeWeakPassword          = "weak_password"
+	CodeRateLimited           = "rate_limited"
 	CodeRequestTooLarge       = "request_too_large"
 	CodeRevocationUnavailable = "revocation_unavailable"
 	CodeNotReady              = "not_ready"
@@ -29,10 +33,12 @@ const (
 
 // Error is an answer to the client: a code from the list above and a
 // message safe to show. Err, when set, is the cause, logged and never sent.
+// RetryAfter, when set, is sent as Retry-After (whole seconds).
 type Error struct {
-	Code    string
-	Message string
-	Err     error
+	Code       string
+	Message    string
+	Err        error
+	RetryAfter time.Duration
 }
 
 // Error returns the code and message.
@@ -52,7 +58,7 @@ func errorf(code, message string) *Error { return &Error{Code: code, Message: me
 // Status returns the HTTP status of an error code.
 func Status(code string) int {
 	switch code {
-	case CodeInvalidRequest, CodeUnsupportedToken:
+	case CodeInvalidRequest, CodeUnsupportedToken, CodeWeakPassword:
 		return http.StatusBadRequest
 	case CodeInvalidCredentials, CodeInvalidToken:
 		return http.StatusUnauthorized
@@ -64,6 +70,8 @@ func Status(code string) int {
 		return http.StatusConflict
 	case CodeRequestTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
 	case CodeRevocationUnavailable, CodeNotReady, CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -106,10 +114,12 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.Any("err", err))
 	}
-	switch status {
-	case http.StatusServiceUnavailable:
+	switch {
+	case apiErr.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((apiErr.RetryAfter+time.Second-1)/time.Second), 10))
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
-	case http.StatusUnauthorized:
+	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	writeJSON(w, status, errorBody{Error: apiErr.Code, Message: apiErr.Message})

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -39,6 +40,9 @@ func TestWriteError(t *testing.T) {
 		{"PublishFailed", fmt.Errorf("%w: nats: timeout", revoke.ErrUnavailable), 503, CodeRevocationUnavailable, true, false},
 		{"NotReady", errorf(CodeNotReady, "nats"), 503, CodeNotReady, true, false},
 		{"Unknown", errors.New("disk on fire"), 500, CodeInternal, false, false},
+		{"WeakPassword", errorf(CodeWeakPassword, "too common"), 400, CodeWeakPassword, false, false},
+		{"RateLimited", &Error{Code: CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond}, 429, CodeRateLimited, true, false},
+		{"LimiterDown", &Error{Code: CodeUnavailable, Message: "retry", Err: errors.New("redis: down")}, 503, CodeUnavailable, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +66,14 @@ func TestWriteError(t *testing.T) {
 			}
 		})
 	}
+	t.Run("RetryAfterRoundsUp", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		writeError(rec, httptest.NewRequest(http.MethodPost, "/", nil), discard,
+			&Error{Code: CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond})
+		if got := rec.Header().Get("Retry-After"); got != "2" {
+			t.Fatalf("Retry-After %q, want 2", got)
+		}
+	})
 	t.Run("UnknownCauseNotLeaked", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		writeError(rec, httptest.NewRequest(http.MethodGet, "/", nil), discard, errors.New("secret dsn"))

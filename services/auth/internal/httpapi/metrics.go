@@ -12,7 +12,12 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	logouts       *prometheus.CounterVec
 	loginFailures *prometheus.CounterVec
-	panics        prometheus.Counter
+	// rateLimited counts 429 answers by scope (user, ip).
+	rateLimited *prometheus.CounterVec
+	// rateLimitErrors counts attempts refused with 503 because the
+	// rate-limit counters could not be read.
+	rateLimitErrors prometheus.Counter
+	panics          prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,12 +39,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "auth_login_failures_total",
 			Help: "Failed logins by reason: unknown_user, wrong_password.",
 		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_login_rate_limited_total",
+			Help: "Login and register attempts answered 429, by scope: user (failed logins per username), ip (attempts per client address).",
+		}, []string{"scope"}),
+		rateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "auth_login_rate_limit_errors_total",
+			Help: "Login and register attempts answered 503 because the rate-limit counters in Redis could not be read (fail closed).",
+		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "auth_http_panics_total",
 			Help: "Handler panics turned into 500 answers (should stay 0).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.logouts, m.loginFailures, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.logouts, m.loginFailures, m.rateLimited, m.rateLimitErrors, m.panics} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}
@@ -51,6 +64,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, r := range []string{"unknown_user", "wrong_password"} {
 		m.loginFailures.WithLabelValues(r)
+	}
+	for _, sc := range []string{ScopeUser, ScopeIP} {
+		m.rateLimited.WithLabelValues(sc)
 	}
 	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
@@ -57,7 +59,7 @@ type Check struct {
 }
 
 // Config holds the Server's dependencies. Every field is required except
-// Ready, Gatherer, Now, NewID and Logger.
+// Ready, Gatherer, Now, NewID, Logger and the rate limits.
 type Config struct {
 	Users     Users
 	Passwords Passwords
@@ -79,6 +81,18 @@ type Config struct {
 	NewID func() string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Limiter counts login and register attempts across replicas; nil
+	// disables rate limiting.
+	Limiter Limiter
+	// LoginLimitUser bounds failed logins per username (ScopeUser); the
+	// zero Limit disables it.
+	LoginLimitUser ratelimit.Limit
+	// LoginLimitIP bounds login and register attempts per client address
+	// (ScopeIP); the zero Limit disables it.
+	LoginLimitIP ratelimit.Limit
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// address; empty: the peer address is the client's.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the auth service's http.Handler.
@@ -98,6 +112,11 @@ type Server struct {
 	metrics   *metrics
 	locks     userLocks
 	handler   http.Handler
+
+	limiter        Limiter
+	limitUser      ratelimit.Limit
+	limitIP        ratelimit.Limit
+	trustedProxies []netip.Prefix
 }
 
 // New returns a Server for cfg.
@@ -114,6 +133,7 @@ func New(cfg Config) (*Server, error) {
 		users: cfg.Users, passwords: cfg.Passwords, signer: cfg.Signer, validator: cfg.Validator,
 		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
 		gatherer: cfg.Gatherer, now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
+		limiter: cfg.Limiter, limitUser: cfg.LoginLimitUser, limitIP: cfg.LoginLimitIP, trustedProxies: cfg.TrustedProxies,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = time.Second

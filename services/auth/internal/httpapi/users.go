@@ -12,19 +12,12 @@ import (
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
 
-// Limits on credentials.
+// Limits on usernames. Passwords follow password.CheckPolicy, with at most
+// password.MaxLength bytes.
 const (
 	MinUsernameLen = 3
 	MaxUsernameLen = 64
-	MinPasswordLen = 8
-	MaxPasswordLen = 256
 )
-
-// Credentials is the body of register and login.
-type Credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
 
 // ValidateUsername checks 3 to 64 characters among ASCII letters, digits,
 // '.', '_' and '-'.
@@ -51,21 +44,30 @@ func usernameByte(c byte) bool {
 	return c == '.' || c == '_' || c == '-'
 }
 
-// ValidatePassword checks 8 to 256 bytes.
-func ValidatePassword(pw string) error {
+// ValidatePassword checks a new password for username: a missing or
+// overlong one (over password.MaxLength bytes) is an invalid_request, one
+// password.CheckPolicy refuses is a weak_password.
+func ValidatePassword(username, pw string) error {
 	if pw == "" {
 		return errorf(CodeInvalidRequest, "password is required")
 	}
-	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
-		return errorf(CodeInvalidRequest, fmt.Sprintf("password must be %d to %d bytes", MinPasswordLen, MaxPasswordLen))
+	if len(pw) > password.MaxLength {
+		return errorf(CodeInvalidRequest, fmt.Sprintf("password must be at most %d bytes", password.MaxLength))
+	}
+	var weak *password.WeakError
+	if err := password.CheckPolicy(username, pw); errors.As(err, &weak) {
+		return &Error{Code: CodeWeakPassword, Message: "the password " + weak.Reason, Err: err}
+	} else if err != nil {
+		return err
 	}
 	return nil
 }
 
-// register: POST /v1/auth/register -> 201 {"user_id"}.
+// register: POST /v1/auth/register -> 201 {"user_id"}. Attempts count
+// against the client address's limit once the body is valid.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	var req Credentials
-	if err := DecodeJSON(r.Body, &req); err != nil {
+	req, err := DecodeCredentials(r.Body)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -73,11 +75,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := ValidatePassword(req.Password); err != nil {
+	if err := ValidatePassword(req.Username, req.Password); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
+	if err := s.allow(ctx, s.ipRule(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	// Checked first to spare a hash; the unique index decides races.
 	if taken, err := s.users.UsernameExists(ctx, req.Username); err != nil || taken {
 		s.fail(w, r, usernameErr(err))
@@ -118,10 +124,12 @@ type tokenResponse struct {
 var errInvalidCredentials = errorf(CodeInvalidCredentials, "invalid username or password")
 
 // login: POST /v1/auth/login -> 200 token. Unknown users and wrong
-// passwords get the same answer after the same work.
+// passwords get the same answer after the same work (one argon2id hash),
+// and both count as failures for the username: a 429 does not tell
+// whether the user exists either.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var req Credentials
-	if err := DecodeJSON(r.Body, &req); err != nil {
+	req, err := DecodeCredentials(r.Body)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -130,27 +138,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.users.UserByUsername(ctx, req.Username)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if err := s.passwords.VerifyDummy(ctx, req.Password); !errors.Is(err, password.ErrMismatch) {
-			s.fail(w, r, err)
-			return
-		}
-		s.metrics.loginFailures.WithLabelValues("unknown_user").Inc()
-		s.fail(w, r, errInvalidCredentials)
-		return
-	case err != nil:
+	userRule := s.userRule(req.Username)
+	if err := s.allow(ctx, s.ipRule(r), userRule); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.passwords.Verify(ctx, u.PasswordHash, req.Password); err != nil {
-		if !errors.Is(err, password.ErrMismatch) {
-			s.fail(w, r, err)
-			return
-		}
-		s.metrics.loginFailures.WithLabelValues("wrong_password").Inc()
-		s.fail(w, r, errInvalidCredentials)
+	u, err := s.authenticate(ctx, req)
+	if !errors.Is(err, errInvalidCredentials) {
+		// Not a failed guess (success, or the check could not run): the
+		// per-username counter is about failures only.
+		s.refund(ctx, userRule)
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if s.passwords.NeedsRehash(u.PasswordHash) {
@@ -167,6 +167,32 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		TokenType:   "Bearer",
 		ExpiresIn:   int64(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
 	})
+}
+
+// authenticate returns the user whose credentials req holds, or
+// errInvalidCredentials after the same argon2id work whether the user
+// exists or not (VerifyDummy), or another error when the check could not
+// run.
+func (s *Server) authenticate(ctx context.Context, req Credentials) (store.User, error) {
+	u, err := s.users.UserByUsername(ctx, req.Username)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if err := s.passwords.VerifyDummy(ctx, req.Password); err != nil && !errors.Is(err, password.ErrMismatch) {
+			return store.User{}, err
+		}
+		s.metrics.loginFailures.WithLabelValues("unknown_user").Inc()
+		return store.User{}, errInvalidCredentials
+	case err != nil:
+		return store.User{}, err
+	}
+	if err := s.passwords.Verify(ctx, u.PasswordHash, req.Password); err != nil {
+		if !errors.Is(err, password.ErrMismatch) {
+			return store.User{}, err
+		}
+		s.metrics.loginFailures.WithLabelValues("wrong_password").Inc()
+		return store.User{}, errInvalidCredentials
+	}
+	return u, nil
 }
 
 // rehash stores a hash with the current parameters after a successful
