@@ -177,5 +177,6 @@ func ingestConfig(cfg config.Config) ingest.Config {
 		CheckInterval:   cfg.CheckInterval,
 		ReadyMaxPending: cfg.ReadyMaxPending,
 		Stream:          events.StreamConfig{MinMaxAge: cfg.MaxTokenTTL, MaxAge: cfg.StreamMaxAge},
+		LookupOnly:      !cfg.ManageStream,
 	}
 }

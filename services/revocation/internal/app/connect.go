@@ -38,6 +38,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 func connectNATS(cfg config.Config, log *slog.Logger) (*nats.Conn, error) {
 	nc, err := nats.Connect(cfg.NATSURL,
 		nats.Name(clientName),
+		nats.CustomInboxPrefix(cfg.InboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(natsReconnectWait),
 		nats.RetryOnFailedConnect(true),

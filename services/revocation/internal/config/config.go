@@ -47,6 +47,13 @@ type Config struct {
 	StreamMaxAge    time.Duration // REVOCATION_STREAM_MAX_AGE
 	AckWait         time.Duration // REVOCATION_ACK_WAIT
 	ReadyMaxPending int64         // REVOCATION_READY_MAX_PENDING
+	// InboxPrefix is the prefix of the connection's reply subjects; a
+	// least-privilege NATS user may subscribe to its own prefix only.
+	InboxPrefix string // NATS_INBOX_PREFIX
+	// ManageStream: create the stream and the durable consumer when missing
+	// (and update the consumer); false: only look them up and check them,
+	// as a NATS user without JetStream management rights must.
+	ManageStream bool // REVOCATION_MANAGE_STREAM
 }
 
 // setting is one variable: its name, default, help text and parser.
@@ -122,6 +129,18 @@ var settings = []setting{
 		n, err := intIn(v, 0, 1<<62)
 		c.ReadyMaxPending = n
 		return err
+	}},
+	{"NATS_INBOX_PREFIX", "_INBOX", "prefix of NATS reply subjects; give each service its own (e.g. _INBOX_revocation) when NATS permissions restrict subscriptions", func(c *Config, v string) error {
+		c.InboxPrefix = v
+		return inboxPrefix(v)
+	}},
+	{"REVOCATION_MANAGE_STREAM", "true", "create the REVOCATIONS stream and the durable consumer if missing; false: only look them up (an administrator manages them, see deploy/nats)", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		c.ManageStream = b
+		return nil
 	}},
 }
 
@@ -209,6 +228,18 @@ func consumerName(v string) error {
 	}
 	if strings.ContainsAny(v, " \t\r\n.*>/\\") {
 		return errors.New(`must not contain whitespace, ".", "*", ">", "/" or "\"`)
+	}
+	return nil
+}
+
+// inboxPrefix accepts what nats.CustomInboxPrefix accepts: subject tokens
+// without wildcards, not ending in ".".
+func inboxPrefix(v string) error {
+	if err := nonEmpty(v); err != nil {
+		return err
+	}
+	if strings.ContainsAny(v, " \t\r\n*>") || strings.HasSuffix(v, ".") || strings.HasPrefix(v, ".") || strings.Contains(v, "..") {
+		return errors.New(`must be dot-separated subject tokens without whitespace, "*" or ">"`)
 	}
 	return nil
 }

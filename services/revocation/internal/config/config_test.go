@@ -35,6 +35,8 @@ func TestParseDefaults(t *testing.T) {
 		StreamMaxAge:    168 * time.Hour,
 		AckWait:         30 * time.Second,
 		ReadyMaxPending: 1000,
+		InboxPrefix:     "_INBOX",
+		ManageStream:    true,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -56,6 +58,8 @@ func TestParseEnvironment(t *testing.T) {
 		"REVOCATION_STREAM_MAX_AGE":    "48h",
 		"REVOCATION_ACK_WAIT":          "10s",
 		"REVOCATION_READY_MAX_PENDING": "0",
+		"NATS_INBOX_PREFIX":            "_INBOX_revocation",
+		"REVOCATION_MANAGE_STREAM":     "false",
 	}), nil, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -66,6 +70,7 @@ func TestParseEnvironment(t *testing.T) {
 		Durable: "rev-2", MaxTokenTTL: time.Hour, Leeway: 45 * time.Second,
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
+		InboxPrefix: "_INBOX_revocation", ManageStream: false,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -108,6 +113,9 @@ func TestParseInvalid(t *testing.T) {
 		{"ErrInvalidFlagValueNamesVariable", nil, []string{"-leeway", "abc"}, "REVOCATION_LEEWAY (flag -leeway)"},
 		{"ErrUnknownFlag", nil, []string{"-nope"}, "nope"},
 		{"ErrPositionalArgument", nil, []string{"extra"}, "extra"},
+		{"ErrInboxPrefixWildcard", map[string]string{"NATS_INBOX_PREFIX": "_INBOX.>"}, nil, "NATS_INBOX_PREFIX"},
+		{"ErrInboxPrefixTrailingDot", map[string]string{"NATS_INBOX_PREFIX": "_INBOX_revocation."}, nil, "NATS_INBOX_PREFIX"},
+		{"ErrManageStream", map[string]string{"REVOCATION_MANAGE_STREAM": "maybe"}, nil, "REVOCATION_MANAGE_STREAM"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

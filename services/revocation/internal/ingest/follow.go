@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/backoff"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,8 +80,9 @@ func (in *Ingester) follow(ctx context.Context, sig signals) error {
 	}
 }
 
-// openDurable (re)creates the durable consumer and starts fetching from it,
-// after a backoff delay when reopening after a failure.
+// openDurable (re)creates (or, with LookupOnly, looks up) the durable
+// consumer and starts fetching from it, after a backoff delay when
+// reopening after a failure.
 func (in *Ingester) openDurable(ctx context.Context, reopened int) (*source, error) {
 	if reopened > 0 {
 		if err := backoff.Sleep(ctx, in.cfg.Backoff.Delay(reopened-1)); err != nil {
@@ -91,7 +91,7 @@ func (in *Ingester) openDurable(ctx context.Context, reopened int) (*source, err
 	}
 	var it jetstream.MessagesContext
 	err := in.retry(ctx, "open durable consumer", func(ctx context.Context) error {
-		cons, err := in.js.CreateOrUpdateConsumer(ctx, events.StreamName, in.consumerConfig())
+		cons, err := in.durable(ctx)
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,12 @@ type Config struct {
 	// ReplayIdle is how long a replay waits for a message before it asks
 	// the server whether anything is left (500ms).
 	ReplayIdle time.Duration
+	// LookupOnly means an administrator manages the stream and the durable
+	// consumer: they are looked up and checked (events.CheckStream,
+	// events.CheckConsumer), never created, updated or deleted, and replay
+	// consumers are left to expire instead of being deleted. The service
+	// then needs no JetStream management permission.
+	LookupOnly bool
 }
 
 func (c *Config) setDefaults() {
@@ -184,7 +190,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 // setup ensures the stream exists, retrying while NATS is unreachable.
 func (in *Ingester) setup(ctx context.Context) error {
 	return in.retry(ctx, "ensure stream", func(ctx context.Context) error {
-		s, err := events.EnsureStream(ctx, in.js, in.cfg.Stream)
+		ensure := events.EnsureStream
+		if in.cfg.LookupOnly {
+			ensure = events.CheckStream
+		}
+		s, err := ensure(ctx, in.js, in.cfg.Stream)
 		if errors.Is(err, events.ErrStreamMisconfigured) {
 			return permanent{err}
 		}
@@ -206,9 +216,23 @@ func (in *Ingester) ensureConsumer(ctx context.Context) (jetstream.Consumer, err
 	var cons jetstream.Consumer
 	err := in.retry(ctx, "ensure consumer", func(ctx context.Context) error {
 		var err error
-		cons, err = in.js.CreateOrUpdateConsumer(ctx, events.StreamName, in.consumerConfig())
+		cons, err = in.durable(ctx)
 		return err
 	})
+	return cons, err
+}
+
+// durable creates or updates the durable consumer, or with LookupOnly looks
+// it up and checks it (a misconfigured one is a permanent error: acking
+// into it could lose revocations).
+func (in *Ingester) durable(ctx context.Context) (jetstream.Consumer, error) {
+	if !in.cfg.LookupOnly {
+		return in.js.CreateOrUpdateConsumer(ctx, events.StreamName, in.consumerConfig())
+	}
+	cons, err := events.CheckConsumer(ctx, in.js, events.SubscribeConfig{Durable: in.cfg.Durable})
+	if errors.Is(err, events.ErrConsumerMisconfigured) {
+		return nil, permanent{err}
+	}
 	return cons, err
 }
 

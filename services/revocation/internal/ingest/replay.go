@@ -96,7 +96,7 @@ func (in *Ingester) replayDone(ctx context.Context, oc jetstream.Consumer, proce
 // now rather than after its inactivity threshold.
 func (in *Ingester) deleteReplayConsumer(oc jetstream.Consumer) {
 	info := oc.CachedInfo()
-	if info == nil {
+	if info == nil || in.cfg.LookupOnly { // no permission: it expires by itself
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.checkTimeout())
