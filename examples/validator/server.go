@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+)
+
+// run starts the service and blocks until ctx is done, then shuts down
+// gracefully.
+func run(ctx context.Context, getenv func(string) string, args []string) error {
+	cfg, err := parseConfig(getenv, args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	keys, err := fetchJWKS(ctx, cfg.JWKSURL, cfg.JWKSTimeout)
+	if err != nil {
+		return err
+	}
+	opts, err := jwtx.RedisOptions(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opts)
+	defer func() { _ = rdb.Close() }()
+
+	reg := prometheus.NewRegistry()
+	registerPoolMetrics(reg, rdb, opts.PoolSize)
+	skew := cfg.ClockSkew
+	v, err := jwtx.NewValidator(jwtx.Config{
+		Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway,
+		Revocation: jwtx.NewRedisStore(rdb),
+		Now:        func() time.Time { return time.Now().Add(skew) },
+		Metrics:    reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/orders", v.Middleware(http.HandlerFunc(orders)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("validator listening", "addr", ln.Addr().String(), "keys", keys.Len(), "clock_skew", skew.String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("validator stopped")
+	return nil
+}
+
+// orders is the protected route: it only runs for a valid, unrevoked token.
+func orders(w http.ResponseWriter, r *http.Request) {
+	c, _ := jwtx.ClaimsFromContext(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"user_id": c.Subject, "jti": c.ID, "orders": []string{}})
+}
+
+// fetchJWKS fetches and parses the JWK Set, retrying until timeout so that
+// the validator can start before the auth service.
+func fetchJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.KeySet, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		keys, err := fetchJWKSOnce(ctx, url)
+		if err == nil {
+			return keys, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("fetch JWKS from %s: %w", url, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func fetchJWKSOnce(ctx context.Context, url string) (*jwtx.KeySet, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := jwtx.ParseJWKS(body)
+	if err == nil && keys.Len() == 0 {
+		err = errors.New("empty key set")
+	}
+	return keys, err
+}
+
+// registerPoolMetrics exposes the Redis connection pool, so an operator (or
+// the chaos harness) can see that it stays bounded during an outage.
+func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int) {
+	gauge := func(name, help string, f func() float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		gauge("validator_redis_pool_size", "Configured maximum of Redis connections.", func() float64 { return float64(size) }),
+		gauge("validator_redis_pool_total_conns", "Redis connections open now.", func() float64 { return float64(rdb.PoolStats().TotalConns) }),
+		gauge("validator_redis_pool_idle_conns", "Idle Redis connections.", func() float64 { return float64(rdb.PoolStats().IdleConns) }),
+		gauge("validator_redis_pool_timeouts", "Waits for a pooled connection that timed out.", func() float64 { return float64(rdb.PoolStats().Timeouts) }),
+	)
+}

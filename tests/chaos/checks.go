@@ -1,0 +1,157 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+)
+
+// ttlSlack absorbs the time between the harness reading a TTL and
+// computing its bound.
+const ttlSlack = 5 * time.Second
+
+// Checkpoint returns revocation:checkpoint, or -1 when missing or unknown.
+func (c *Cluster) Checkpoint(ctx context.Context) int64 {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	v, err := c.RDB.Get(ctx, jwtx.KeyCheckpoint).Int64()
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// ConsumerIdle reports whether every revocation consumer (durable
+// "revocation") has nothing pending and nothing awaiting an ack.
+func (c *Cluster) ConsumerIdle(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cons, err := c.JS.Consumer(ctx, events.StreamName, "revocation")
+	if err != nil {
+		return false
+	}
+	info, err := cons.Info(ctx)
+	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+}
+
+// StreamLastSeq returns the last sequence of the stream, or 0.
+func (c *Cluster) StreamLastSeq(ctx context.Context) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := c.JS.Stream(ctx, events.StreamName)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.LastSeq
+}
+
+// SubjectCount returns how many messages the stream holds on subject.
+func (c *Cluster) SubjectCount(ctx context.Context, subject string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := c.JS.Stream(ctx, events.StreamName)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Subjects[subject], nil
+}
+
+// Settle waits until the system has caught up: the consumer has nothing
+// pending (else: a stuck consumer) and the checkpoint has reached the end
+// of the stream (else: Redis not rebuilt).
+func (c *Cluster) Settle(ctx context.Context, s *Stats, bound time.Duration) {
+	start := time.Now()
+	err := poll(ctx, bound, "revocation consumer drained and checkpoint at the stream's end", func() bool {
+		if !c.ConsumerIdle(ctx) {
+			return false
+		}
+		last := c.StreamLastSeq(ctx)
+		return last > 0 && c.Checkpoint(ctx) >= int64(last)
+	})
+	if err != nil {
+		s.Violate("stuck consumer: %v (pending after load stopped)", err)
+		return
+	}
+	s.Note("settled %s after load", time.Since(start).Round(time.Millisecond))
+}
+
+// CheckRedis checks every acknowledged revocation of the whole run against
+// Redis: a token revoked by logout has its blacklist entry, a token revoked
+// by logout-all has its user's version above its ver, while the token is
+// unexpired; and no entry lives longer than the token it protects against.
+func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
+	now := time.Now()
+	var missing []string
+	lost := 0
+	toks := o.Snapshot()
+	const chunk = 2000
+	for i := 0; i < len(toks); i += chunk {
+		batch := toks[i:min(i+chunk, len(toks))]
+		pipe := c.RDB.Pipeline()
+		type probe struct {
+			t        *token
+			bl, ver  *redis.StringCmd
+			blT, vrT *redis.DurationCmd
+		}
+		var probes []probe
+		for _, t := range batch {
+			if !t.byLogout.Load() && !t.byAll.Load() {
+				continue
+			}
+			if time.Unix(t.Exp, 0).Before(now.Add(ttlSlack)) {
+				continue // expired: nothing needs to protect against it
+			}
+			p := probe{t: t}
+			if t.byLogout.Load() {
+				p.bl, p.blT = pipe.Get(ctx, jwtx.BlacklistKey(t.JTI)), pipe.PTTL(ctx, jwtx.BlacklistKey(t.JTI))
+			}
+			if t.byAll.Load() {
+				p.ver, p.vrT = pipe.Get(ctx, jwtx.UserVersionKey(t.Sub)), pipe.PTTL(ctx, jwtx.UserVersionKey(t.Sub))
+			}
+			probes = append(probes, p)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			s.Violate("redis check failed: %v", err)
+			return
+		}
+		for _, p := range probes {
+			limit := time.Until(time.Unix(p.t.Exp, 0)) + revLeeway + ttlSlack
+			if p.bl != nil {
+				if p.bl.Err() != nil {
+					lost++
+					missing = append(missing, "token_blacklist:"+p.t.JTI)
+				} else if ttl := p.blT.Val(); ttl <= 0 || ttl > limit {
+					s.Violate("token_blacklist:%s TTL %s, token expires in %s", p.t.JTI, ttl, time.Until(time.Unix(p.t.Exp, 0)))
+				}
+			}
+			if p.ver != nil {
+				v, err := strconv.ParseInt(p.ver.Val(), 10, 64)
+				if err != nil || v <= p.t.Ver {
+					lost++
+					missing = append(missing, "user_token_version:"+p.t.Sub+" > "+strconv.FormatInt(p.t.Ver, 10))
+				} else if ttl := p.vrT.Val(); ttl <= 0 || ttl > tokenTTL+revLeeway+ttlSlack {
+					s.Violate("user_token_version:%s TTL %s, longer than the token lifetime", p.t.Sub, ttl)
+				}
+			}
+		}
+	}
+	if lost > 0 {
+		s.Lost.Add(int64(lost))
+		s.Violate("%d acknowledged revocations missing from Redis, e.g. %v", lost, missing[:min(5, len(missing))])
+	}
+}

@@ -1,0 +1,317 @@
+package chaos
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
+)
+
+// Settings the services run with; the figures depend on them.
+const (
+	issuer         = "http://auth.chaos"
+	audience       = "api"
+	tokenTTL       = 15 * time.Minute
+	revocationWait = 2 * time.Second
+	ackWait        = 2 * time.Second
+	revLeeway      = time.Minute
+)
+
+// Cluster is the whole system on loopback: redis-server, natsd, the auth
+// and revocation services and the example validators, plus the proxies the
+// faults need (auth -> NATS, validators -> Redis).
+type Cluster struct {
+	dir, bin string
+
+	Redis     *Proc
+	RedisAddr string
+	NATS      *Proc
+	NATSAddr  string
+	AuthNATS  *Proxy // auth's path to NATS (HoldReplies for scenario 2)
+	ValRedis  *Proxy // the validators' path to Redis (BlackHole for scenario 5)
+
+	Auth       *Proc
+	AuthURL    string
+	Rev        []*Proc
+	RevURL     []string
+	Validators []*Proc
+	ValURL     []string
+
+	RDB *redis.Client
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+}
+
+// build compiles the binaries into dir/bin.
+func build(ctx context.Context, root, bin string) error {
+	for _, b := range []struct{ name, dir, pkg string }{
+		{"auth", ".", "./services/auth/cmd/auth"},
+		{"revocation", ".", "./services/revocation/cmd/revocation"},
+		{"validator", "examples/validator", "."},
+		{"natsd", "tests/chaos", "./cmd/natsd"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.name), b.pkg)
+		cmd.Dir = filepath.Join(root, b.dir)
+		if b.dir != "." {
+			cmd.Env = append(os.Environ(), "GOWORK=off") // until go.work lists the module
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %w\n%s", b.name, err, out)
+		}
+	}
+	return nil
+}
+
+// startCluster builds and starts everything in dir.
+func startCluster(ctx context.Context, root, dir string, validators int) (*Cluster, error) {
+	c := &Cluster{dir: dir, bin: filepath.Join(dir, "bin")}
+	if err := build(ctx, root, c.bin); err != nil {
+		return c, err
+	}
+	steps := []func(context.Context) error{c.startRedis, c.startNATS, c.connect, c.startRevocation, c.startAuth}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return c, err
+		}
+	}
+	for i := range validators {
+		if err := c.startValidator(ctx, i); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) startRedis(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	c.RedisAddr = addr
+	data := filepath.Join(c.dir, "redis")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	// No persistence: every restart comes back empty, the harshest case
+	// for the rebuild (see docs/RELIABILITY.md for production settings).
+	c.Redis = NewProc("redis", c.dir, "redis-server", []string{
+		"--bind", "127.0.0.1", "--port", portOf(addr), "--dir", data,
+		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
+		"--protected-mode", "no", "--maxclients", "2000",
+	}, nil)
+	if err := c.RestartRedis(ctx); err != nil {
+		return err
+	}
+	c.ValRedis, err = StartProxy(addr)
+	return err
+}
+
+// RestartRedis starts redis-server (empty) and waits for PING.
+func (c *Cluster) RestartRedis(ctx context.Context) error {
+	if err := c.Redis.Start(); err != nil {
+		return err
+	}
+	cl := redis.NewClient(&redis.Options{Addr: c.RedisAddr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer func() { _ = cl.Close() }()
+	return poll(ctx, 10*time.Second, "redis-server answers PING", func() bool {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		return cl.Ping(pctx).Err() == nil
+	})
+}
+
+func (c *Cluster) startNATS(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	c.NATSAddr = addr
+	store := filepath.Join(c.dir, "nats")
+	c.NATS = NewProc("natsd", c.dir, filepath.Join(c.bin, "natsd"), []string{"-port", portOf(addr), "-store", store}, nil)
+	if err := c.RestartNATS(ctx); err != nil {
+		return err
+	}
+	c.AuthNATS, err = StartProxy(addr)
+	return err
+}
+
+// RestartNATS starts natsd on its port and store and waits for a client
+// connection to succeed.
+func (c *Cluster) RestartNATS(ctx context.Context) error {
+	if err := c.NATS.Start(); err != nil {
+		return err
+	}
+	return poll(ctx, 30*time.Second, "natsd accepts connections", func() bool {
+		nc, err := nats.Connect("nats://"+c.NATSAddr, nats.Timeout(500*time.Millisecond))
+		if err != nil {
+			return false
+		}
+		nc.Close()
+		return true
+	})
+}
+
+// connect opens the harness's own Redis and NATS clients.
+func (c *Cluster) connect(context.Context) error {
+	c.RDB = redis.NewClient(&redis.Options{Addr: c.RedisAddr, PoolSize: 32})
+	nc, err := nats.Connect("nats://"+c.NATSAddr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	c.NC = nc
+	c.JS, err = jetstream.New(nc)
+	return err
+}
+
+// revocationEnv is the environment of a revocation service on addr.
+func (c *Cluster) revocationEnv(addr string) []string {
+	return []string{
+		"NATS_URL=nats://" + c.NATSAddr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
+		"LOG_FORMAT=text", "REVOCATION_HTTP_ADDR=" + addr,
+		"REVOCATION_ACK_WAIT=" + ackWait.String(), "REVOCATION_CHECK_INTERVAL=200ms",
+		"REVOCATION_LEEWAY=" + revLeeway.String(),
+	}
+}
+
+// StartExtraRevocation starts another revocation service (same durable)
+// and returns its index.
+func (c *Cluster) StartExtraRevocation(ctx context.Context) (int, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	i := len(c.Rev)
+	p := NewProc("revocation-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "revocation"), nil, c.revocationEnv(addr))
+	c.Rev = append(c.Rev, p)
+	c.RevURL = append(c.RevURL, "http://"+addr)
+	if err := p.Start(); err != nil {
+		return i, err
+	}
+	return i, c.WaitReady(ctx, c.RevURL[i]+"/readyz", 60*time.Second)
+}
+
+func (c *Cluster) startRevocation(ctx context.Context) error {
+	_, err := c.StartExtraRevocation(ctx)
+	return err
+}
+
+func (c *Cluster) startAuth(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	pem, err := jwtx.MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		return err
+	}
+	keyFile := filepath.Join(c.dir, "signing.pem")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		return err
+	}
+	c.AuthURL = "http://" + addr
+	c.Auth = NewProc("auth", c.dir, filepath.Join(c.bin, "auth"), nil, []string{
+		"NATS_URL=nats://" + c.AuthNATS.Addr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
+		"LOG_FORMAT=text", "AUTH_HTTP_ADDR=" + addr,
+		"AUTH_DB_PATH=" + filepath.Join(c.dir, "auth.db"), "AUTH_SIGNING_KEY_FILE=" + keyFile,
+		"AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience,
+		"AUTH_ACCESS_TOKEN_TTL=" + tokenTTL.String(), "AUTH_REVOCATION_WAIT=" + revocationWait.String(),
+		"AUTH_ARGON2_MEMORY_KIB=64", "AUTH_ARGON2_ITERATIONS=1", "AUTH_ARGON2_PARALLELISM=1",
+		// 50 virtual users log in from one address: brute-force limits would
+		// only throttle the load (they are tested in services/auth).
+		"AUTH_LOGIN_RATE_IP=off", "AUTH_LOGIN_RATE_USER=off",
+	})
+	if err := c.Auth.Start(); err != nil {
+		return err
+	}
+	return c.WaitReady(ctx, c.AuthURL+"/readyz", 60*time.Second)
+}
+
+// startValidator starts validator i with no clock skew.
+func (c *Cluster) startValidator(ctx context.Context, i int) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	p := NewProc("validator-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "validator"), nil, []string{
+		"VALIDATOR_HTTP_ADDR=" + addr, "REDIS_URL=redis://" + c.ValRedis.Addr + "/0",
+		"AUTH_JWKS_URL=" + c.AuthURL + "/.well-known/jwks.json",
+		"AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience, "LOG_LEVEL=warn",
+	})
+	c.Validators = append(c.Validators, p)
+	c.ValURL = append(c.ValURL, "http://"+addr)
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return c.WaitReady(ctx, c.ValURL[i]+"/healthz", 30*time.Second)
+}
+
+// RestartValidator restarts validator i with extra environment (a clock
+// skew) and waits until it answers.
+func (c *Cluster) RestartValidator(ctx context.Context, i int, extra ...string) error {
+	p := c.Validators[i]
+	p.Stop()
+	base := []string{}
+	for _, kv := range p.Env() {
+		if len(kv) < 21 || kv[:21] != "VALIDATOR_CLOCK_SKEW=" {
+			base = append(base, kv)
+		}
+	}
+	p.SetEnv(append(base, extra...))
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return c.WaitReady(ctx, c.ValURL[i]+"/healthz", 30*time.Second)
+}
+
+// WaitReady polls url until it answers 200.
+func (c *Cluster) WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	return poll(ctx, timeout, url+" answers 200", func() bool {
+		code, _, err := get(ctx, url)
+		return err == nil && code == http.StatusOK
+	})
+}
+
+// Close stops every process and proxy.
+func (c *Cluster) Close() {
+	for _, p := range c.Validators {
+		p.Kill()
+	}
+	if c.Auth != nil {
+		c.Auth.Kill()
+	}
+	for _, p := range c.Rev {
+		p.Kill()
+	}
+	if c.NC != nil {
+		c.NC.Close()
+	}
+	if c.RDB != nil {
+		_ = c.RDB.Close()
+	}
+	for _, p := range []*Proxy{c.AuthNATS, c.ValRedis} {
+		if p != nil {
+			p.Close()
+		}
+	}
+	for _, p := range []*Proc{c.NATS, c.Redis} {
+		if p != nil {
+			p.Kill()
+		}
+	}
+}
