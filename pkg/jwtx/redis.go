@@ -26,7 +26,11 @@ const (
 //   - MaxRetries -1 and DialerRetries 1: no retries, the validator has a
 //     budget and fails closed instead;
 //   - Dial, read, write and pool timeouts of 500ms, unless the URL sets them;
-//   - PoolSize 10 per CPU and 2 idle connections kept warm, unless set.
+//   - PoolSize 10 per CPU and 2 idle connections kept warm, unless set;
+//   - MaxActiveConns = PoolSize: a hard ceiling. go-redis treats PoolSize
+//     as a soft target and, while a hung or black-holed Redis makes it
+//     discard connections, can hold more; at the ceiling a check fails
+//     closed (ErrRevocationUnavailable) instead of opening another.
 func RedisOptions(url string) (*redis.Options, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
@@ -49,6 +53,9 @@ func RedisOptions(url string) (*redis.Options, error) {
 	}
 	if o.MinIdleConns == 0 {
 		o.MinIdleConns = redisMinIdleConns
+	}
+	if o.MaxActiveConns == 0 {
+		o.MaxActiveConns = o.PoolSize
 	}
 	return o, nil
 }

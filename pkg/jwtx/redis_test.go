@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,9 +311,68 @@ func TestRedisOptions(t *testing.T) {
 	if o.DialTimeout != 2*time.Second || o.PoolSize != 3 || !o.ContextTimeoutEnabled {
 		t.Errorf("URL settings not kept: dial %s pool %d", o.DialTimeout, o.PoolSize)
 	}
+	if o.MaxActiveConns != o.PoolSize {
+		t.Errorf("MaxActiveConns %d, want the pool size %d as a hard ceiling", o.MaxActiveConns, o.PoolSize)
+	}
 	if _, err := jwtx.RedisOptions("http://nope"); err == nil {
 		t.Error("RedisOptions accepted an http URL")
 	}
 }
 
 var _ jwtx.RevocationStore = (*jwtxtest.MemoryStore)(nil)
+
+// A hung Redis under concurrent load: every check fails closed within its
+// budget and the pool never holds more connections than its size, however
+// many requests pile up or connections are discarded.
+func TestRedisStore_PausedPoolBounded(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	opts, err := jwtx.RedisOptions(srv.URL + "?pool_size=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := srv.Client(t).Set(context.Background(), jwtx.KeyCheckpoint, "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	k := fixedKit(t)
+	cfg := k.Config(jwtx.NewRedisStore(rdb))
+	cfg.RevocationTimeout = 50 * time.Millisecond
+	v := mustValidator(t, cfg)
+	tok := k.Token(t, testSub, 0)
+	srv.Pause(t)
+	defer srv.Resume(t)
+
+	var wg sync.WaitGroup
+	var peak atomic.Uint32
+	stop := make(chan struct{})
+	go func() { // sample the pool while the requests pile up
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n := rdb.PoolStats().TotalConns; n > peak.Load() {
+				peak.Store(n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for range 5 {
+		for range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := v.Validate(context.Background(), tok); !errors.Is(err, jwtx.ErrRevocationUnavailable) {
+					t.Errorf("Validate with Redis hung = %v, want ErrRevocationUnavailable", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	close(stop)
+	if got := max(peak.Load(), rdb.PoolStats().TotalConns); got > 4 {
+		t.Fatalf("pool held %d connections, pool size 4", got)
+	}
+}

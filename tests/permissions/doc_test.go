@@ -14,5 +14,5 @@
 //
 // The passwords are the public test passwords the files were generated
 // with ("nats-<user>-TEST-ONLY", "redis-<user>-TEST-ONLY"); a deployment
-// replaces them (docs/SECURITY-plane.md).
+// replaces them (docs/SECURITY.md).
 package permissions

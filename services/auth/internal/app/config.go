@@ -30,7 +30,8 @@ type Config struct {
 	LogFormat          string // json or text
 	HTTPAddr           string
 	DBPath             string
-	SigningKeyFile     string // empty: generate a key at start
+	SigningKeyFile     string       // empty: generate a key at start
+	RetiredKeys        []RetiredKey // earlier signing keys still published and accepted
 	Issuer             string
 	Audience           string
 	AccessTokenTTL     time.Duration
@@ -140,6 +141,11 @@ var settings = []setting{
 	{env: "AUTH_TRUSTED_PROXIES", def: "", help: "comma-separated proxy IPs or CIDRs whose X-Forwarded-For names the client; empty: the peer address is the client", apply: func(c *Config, v string) error {
 		p, err := httpapi.ParseTrustedProxies(v)
 		c.TrustedProxies = p
+		return err
+	}},
+	{env: "AUTH_RETIRED_KEYS", def: "", help: "earlier signing keys, comma-separated PATH@RFC3339 (PKCS#8 PEM file and when it stopped signing): published in the JWKS and accepted until that time + token TTL + leeway", apply: func(c *Config, v string) error {
+		k, err := parseRetiredKeys(v)
+		c.RetiredKeys = k
 		return err
 	}},
 	{env: "AUTH_STREAM_MAX_AGE", def: "168h", help: "retention of the REVOCATIONS stream when this service creates it; must exceed the token TTL", apply: func(c *Config, v string) error {

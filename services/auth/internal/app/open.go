@@ -38,6 +38,14 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("signer: %w", err)
 	}
 	keys := jwtx.NewKeySet(signer.PublicKey())
+	keys.SetClock(m.Now)
+	live, err := retireKeys(keys, cfg.RetiredKeys, cfg.AccessTokenTTL, m.Now())
+	if err != nil {
+		return err
+	}
+	if live > 0 {
+		m.Logger.Info("retired signing keys still published until their tokens expire", "count", live)
+	}
 
 	if m.db, err = store.Open(ctx, cfg.DBPath, m.Now); err != nil {
 		return err
@@ -79,6 +87,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Metrics:      m.Registry, Gatherer: m.Registry, Now: m.Now, Logger: m.Logger,
 		Limiter:        ratelimit.New(m.rdb, ratelimit.KeyPrefix),
 		LoginLimitUser: cfg.LoginRateUser, LoginLimitIP: cfg.LoginRateIP, TrustedProxies: cfg.TrustedProxies,
+		Enforced: jwtx.NewRedisStore(m.rdb),
 	})
 	if err != nil {
 		return err

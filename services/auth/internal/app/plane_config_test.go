@@ -8,7 +8,7 @@ import (
 )
 
 // The settings that let the service run under the least-privilege NATS
-// user of deploy/nats (docs/SECURITY-plane.md).
+// user of deploy/nats (docs/SECURITY.md).
 func TestParseConfigLeastPrivilegeSettings(t *testing.T) {
 	c, err := ParseConfig(envOf(nil), nil, &bytes.Buffer{})
 	if err != nil {

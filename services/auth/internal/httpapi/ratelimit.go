@@ -47,7 +47,7 @@ func (s *Server) ipRule(r *http.Request) ratelimit.Rule {
 
 // allow counts one attempt against rules and returns nil, a 429 *Error
 // with RetryAfter, or a 503 *Error when the counters cannot be read: login
-// and register fail closed without Redis (see docs/SECURITY-auth.md);
+// and register fail closed without Redis (see docs/SECURITY.md);
 // every token issued then would be rejected by the validators anyway.
 func (s *Server) allow(ctx context.Context, rules ...ratelimit.Rule) error {
 	if s.limiter == nil {

@@ -93,6 +93,12 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// address; empty: the peer address is the client's.
 	TrustedProxies []netip.Prefix
+	// Enforced, when set, reads the token version validators enforce for a
+	// user (Redis's user_token_version). Login issues tokens at no lower a
+	// version, so a logout-all-devices whose event was stored but whose
+	// database update was lost (a crash in between) does not make every new
+	// login's token born revoked.
+	Enforced jwtx.RevocationStore
 }
 
 // Server is the auth service's http.Handler.
@@ -117,6 +123,7 @@ type Server struct {
 	limitUser      ratelimit.Limit
 	limitIP        ratelimit.Limit
 	trustedProxies []netip.Prefix
+	enforced       jwtx.RevocationStore
 }
 
 // New returns a Server for cfg.
@@ -134,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
 		gatherer: cfg.Gatherer, now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
 		limiter: cfg.Limiter, limitUser: cfg.LoginLimitUser, limitIP: cfg.LoginLimitIP, trustedProxies: cfg.TrustedProxies,
+		enforced: cfg.Enforced,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = time.Second

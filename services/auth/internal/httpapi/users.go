@@ -156,7 +156,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if s.passwords.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u.ID, req.Password)
 	}
-	token, claims, err := s.signer.Issue(u.ID, u.TokenVersion)
+	token, claims, err := s.signer.Issue(u.ID, s.issueVersion(ctx, u.ID, u.TokenVersion))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -237,4 +237,33 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		JTI:       claims.ID,
 		ExpiresAt: claims.ExpiresAt.UTC().Format(time.RFC3339),
 	})
+}
+
+// enforcedVersionTimeout bounds the Redis read of issueVersion.
+const enforcedVersionTimeout = 100 * time.Millisecond
+
+// issueVersion returns the version a new token of the user carries: the
+// stored one, or the version validators already enforce when that is
+// higher. The latter happens when a logout-all-devices event was stored
+// but the process died before raising the stored version; the stored
+// version is repaired on the way. When Redis cannot be read the stored
+// version is used: at worst the token is refused, never wrongly accepted.
+func (s *Server) issueVersion(ctx context.Context, userID string, stored int64) int64 {
+	if s.enforced == nil {
+		return stored
+	}
+	rctx, cancel := context.WithTimeout(ctx, enforcedVersionTimeout)
+	st, err := s.enforced.RevocationState(rctx, "", userID)
+	cancel()
+	if err != nil || st.UserVersion <= stored {
+		return stored
+	}
+	if _, err := s.users.SetTokenVersionAtLeast(ctx, userID, st.UserVersion); err != nil {
+		s.logger.Warn("could not raise the stored token version to the enforced one",
+			"user_id", userID, "stored", stored, "enforced", st.UserVersion, "err", err)
+	} else {
+		s.logger.Info("stored token version was behind the enforced one; raised",
+			"user_id", userID, "stored", stored, "enforced", st.UserVersion)
+	}
+	return st.UserVersion
 }
