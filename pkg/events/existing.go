@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -98,21 +96,5 @@ func SubscribeExisting(ctx context.Context, js jetstream.JetStream, cfg Subscrib
 	if err != nil {
 		return nil, err
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	retry := cfg.RetryDelay
-	if retry == 0 {
-		retry = time.Second
-	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		handleMsg(hctx, msg, h, retry, logger, cfg.OnInvalid)
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("events: subscribe %s: %w", cfg.Durable, err)
-	}
-	return &Subscription{cc: cc, cancel: cancel}, nil
+	return consume(ctx, cons, cfg, h)
 }

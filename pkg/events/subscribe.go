@@ -76,6 +76,15 @@ func Subscribe(ctx context.Context, js jetstream.JetStream, cfg SubscribeConfig,
 	if cfg.Durable == "" {
 		return nil, errors.New("events: subscribe: Durable is required")
 	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, cfg.ConsumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("events: subscribe %s: %w", cfg.Durable, err)
+	}
+	return consume(ctx, cons, cfg, h)
+}
+
+// consume delivers the consumer's messages to h, one at a time, until Stop.
+func consume(ctx context.Context, cons jetstream.Consumer, cfg SubscribeConfig, h HandlerFunc) (*Subscription, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -83,10 +92,6 @@ func Subscribe(ctx context.Context, js jetstream.JetStream, cfg SubscribeConfig,
 	retry := cfg.RetryDelay
 	if retry == 0 {
 		retry = time.Second
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, cfg.ConsumerConfig())
-	if err != nil {
-		return nil, fmt.Errorf("events: subscribe %s: %w", cfg.Durable, err)
 	}
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cc, err := cons.Consume(func(msg jetstream.Msg) {

@@ -27,10 +27,11 @@ const (
 //     budget and fails closed instead;
 //   - Dial, read, write and pool timeouts of 500ms, unless the URL sets them;
 //   - PoolSize 10 per CPU and 2 idle connections kept warm, unless set;
-//   - MaxActiveConns = PoolSize: a hard ceiling. go-redis treats PoolSize
-//     as a soft target and, while a hung or black-holed Redis makes it
-//     discard connections, can hold more; at the ceiling a check fails
-//     closed (ErrRevocationUnavailable) instead of opening another.
+//   - MaxActiveConns = PoolSize: a ceiling on pooled connections; at it a
+//     check fails closed (ErrRevocationUnavailable) instead of dialing.
+//     go-redis may still hold a short-lived unpooled connection per caller
+//     that owns a pool turn while it discards broken ones, so a client holds
+//     at most 2 x PoolSize connections.
 func RedisOptions(url string) (*redis.Options, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {

