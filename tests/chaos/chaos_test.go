@@ -10,9 +10,6 @@ import (
 // TestChaosShort runs every fault scenario briefly against the real
 // binaries, a real redis-server and a real nats-server.
 func TestChaosShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("chaos harness skipped in -short mode")
-	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

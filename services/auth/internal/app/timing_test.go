@@ -15,9 +15,6 @@ import (
 // machine, while an unknown-user path that skipped hashing would be
 // about 10x faster and fail.
 func TestLoginTimingUnknownUserVsWrongPassword(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
 	s := startStack(t, map[string]string{
 		"AUTH_ARGON2_MEMORY_KIB": "8192", "AUTH_LOGIN_RATE_USER": "off", "AUTH_LOGIN_RATE_IP": "off",
 	})
