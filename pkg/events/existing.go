@@ -25,13 +25,11 @@ var ErrConsumerMisconfigured = errors.New("events: consumer misconfigured")
 // jetstream.ErrStreamNotFound (the administrator has not created it yet;
 // retrying later is the cure).
 func CheckStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
-	if _, err := js.Stream(ctx, StreamName); err != nil {
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
 		return nil, fmt.Errorf("events: check stream %s: %w", StreamName, err)
 	}
-	// The stream exists, so EnsureStream only looks it up again and checks
-	// its settings. Were it deleted in between, EnsureStream's create would
-	// be refused (no permission) and reported as an error: still no change.
-	return EnsureStream(ctx, js, cfg)
+	return checkStream(s, cfg)
 }
 
 // CheckConsumer looks up the durable consumer cfg.Durable and checks that

@@ -81,6 +81,11 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if err != nil {
 		return nil, fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
 	}
+	return checkStream(s, cfg)
+}
+
+// checkStream refuses a stream that cannot give the guarantees cfg asks for.
+func checkStream(s jetstream.Stream, cfg StreamConfig) (jetstream.Stream, error) {
 	got := s.CachedInfo().Config
 	if !slices.Contains(got.Subjects, SubjectAll) {
 		return nil, fmt.Errorf("%w: subjects %v do not include %q", ErrStreamMisconfigured, got.Subjects, SubjectAll)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -65,12 +64,12 @@ type proc struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *syncBuffer
+	out  *testkit.Buffer
 }
 
 func startProc(t *testing.T, name string, env []string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, env: env, out: &syncBuffer{}}
+	p := &proc{t: t, name: name, env: env, out: &testkit.Buffer{}}
 	p.Start()
 	t.Cleanup(func() {
 		p.Kill()
@@ -119,23 +118,6 @@ func (p *proc) signal(sig syscall.Signal) {
 		<-done
 		p.t.Errorf("%s did not exit within 15s of %v", p.name, sig)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stack is the whole system: embedded NATS, a redis-server, and both

@@ -82,7 +82,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
-	Out  *syncBuffer
+	Out  *testkit.Buffer
 }
 
 // startProc runs the named binary with env added to the environment; it is
@@ -90,7 +90,7 @@ type proc struct {
 // logged if the test failed.
 func startProc(tb testing.TB, name string, env []string) *proc {
 	tb.Helper()
-	p := &proc{name: name, done: make(chan struct{}), Out: &syncBuffer{}}
+	p := &proc{name: name, done: make(chan struct{}), Out: &testkit.Buffer{}}
 	p.cmd = exec.Command(filepath.Join(binaries(tb), name)) //nolint:noctx // stopped by the cleanup below
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.Out, p.Out

@@ -1,7 +1,6 @@
 package permissions
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +65,7 @@ func startRedisConf(tb testing.TB, conf string, clientTLS *tls.Config) *redisSer
 		// stopped by the cleanup, which waits for it.
 		cmd := exec.Command(bin, append(append([]string{conf}, ports...), //nolint:noctx // see above
 			"--dir", dir, "--aclfile", aclPath)...)
-		out := &syncBuffer{}
+		out := &testkit.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			tb.Fatalf("start redis-server: %v", err)
@@ -86,7 +84,7 @@ func startRedisConf(tb testing.TB, conf string, clientTLS *tls.Config) *redisSer
 }
 
 // waitReady polls PING as admin until it answers or the process exits.
-func (r *redisServer) waitReady(done <-chan struct{}, out *syncBuffer) error {
+func (r *redisServer) waitReady(done <-chan struct{}, out *testkit.Buffer) error {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr, Username: "admin", Password: redisPassword("admin"),
 		MaxRetries: -1, DialTimeout: time.Second, TLSConfig: r.TLS})
 	defer func() { _ = c.Close() }()
@@ -152,22 +150,4 @@ func aclLog(tb testing.TB, admin *redis.Client) []string {
 		out = append(out, fmt.Sprintf("%s: %s %s (%s)", e.Username, e.Reason, e.Object, e.Context))
 	}
 	return out
-}
-
-// syncBuffer collects a child process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // TestRun starts what `make run` starts, once with a real redis-server and
@@ -38,7 +38,7 @@ func TestRun(t *testing.T) {
 				return os.Getenv(k)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
-			stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+			stdout, stderr := &testkit.Buffer{}, &testkit.Buffer{}
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, getenv, args, stdout, stderr) }()
 			defer func() {
@@ -152,23 +152,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestParseConfig(t *testing.T) {

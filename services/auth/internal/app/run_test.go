@@ -27,7 +27,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, nil, &logs) }()
 	hc := &http.Client{Timeout: time.Second}
@@ -83,7 +83,7 @@ func TestRunErrors(t *testing.T) {
 			"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
 			"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
 		}
-		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &syncBuffer{})
+		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &testkit.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "NATS_URL") {
 			t.Fatalf("err = %v, want a NATS_URL connection error", err)
 		}
@@ -94,7 +94,7 @@ func TestRunErrors(t *testing.T) {
 			"NATS_URL": nt.URL, "AUTH_HTTP_ADDR": "127.0.0.1:0", "AUTH_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "missing.pem"),
 			"AUTH_DB_PATH": filepath.Join(t.TempDir(), "auth.db"),
 		}
-		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &syncBuffer{})
+		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &testkit.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "AUTH_SIGNING_KEY_FILE") {
 			t.Fatalf("err = %v, want an AUTH_SIGNING_KEY_FILE error", err)
 		}
