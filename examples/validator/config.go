@@ -32,7 +32,7 @@ func (c *config) settings() []setting {
 	return []setting{
 		{"VALIDATOR_HTTP_ADDR", ":8090", "listen address", &c.HTTPAddr},
 		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the revocation view (read-only access is enough)", &c.RedisURL},
-		{"AUTH_JWKS_URL", "http://127.0.0.1:8080/.well-known/jwks.json", "the auth service's JWK Set, fetched at start", &c.JWKSURL},
+		{"AUTH_JWKS_URL", "http://127.0.0.1:8080/.well-known/jwks.json", "the auth service's JWK Set, followed (cached, refreshed on unknown keys)", &c.JWKSURL},
 		{"AUTH_ISSUER", "http://localhost:8080", "expected iss", &c.Issuer},
 		{"AUTH_AUDIENCE", "api", "expected aud", &c.Audience},
 		{"VALIDATOR_CLOCK_SKEW", "0s", "offset added to this service's clock (testing clock skew)", &c.ClockSkew},

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,7 +31,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	keys, err := fetchJWKS(ctx, cfg.JWKSURL, cfg.JWKSTimeout)
+	keys, err := followJWKS(ctx, cfg.JWKSURL, cfg.JWKSTimeout)
 	if err != nil {
 		return err
 	}
@@ -47,7 +46,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	registerPoolMetrics(reg, rdb, opts.PoolSize)
 	skew := cfg.ClockSkew
 	v, err := jwtx.NewValidator(jwtx.Config{
-		Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway,
+		Resolver: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway,
 		Revocation: jwtx.NewRedisStore(rdb),
 		Now:        func() time.Time { return time.Now().Add(skew) },
 		Metrics:    reg,
@@ -72,7 +71,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("validator listening", "addr", ln.Addr().String(), "keys", keys.Len(), "clock_skew", skew.String())
+	log.Info("validator listening", "addr", ln.Addr().String(), "jwks", cfg.JWKSURL, "clock_skew", skew.String())
 
 	select {
 	case err := <-errc:
@@ -95,12 +94,17 @@ func orders(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"user_id": c.Subject, "jti": c.ID, "orders": []string{}})
 }
 
-// fetchJWKS fetches and parses the JWK Set, retrying until timeout so that
-// the validator can start before the auth service.
-func fetchJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.KeySet, error) {
+// followJWKS returns a RemoteKeySet on url (cached, refreshed at most once
+// per interval on an unknown kid) after a first successful fetch, retried
+// until timeout so that the validator can start before the auth service.
+func followJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.RemoteKeySet, error) {
+	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: url})
+	if err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(timeout)
 	for {
-		keys, err := fetchJWKSOnce(ctx, url)
+		err := keys.Refresh(ctx)
 		if err == nil {
 			return keys, nil
 		}
@@ -113,32 +117,6 @@ func fetchJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.Ke
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func fetchJWKSOnce(ctx context.Context, url string) (*jwtx.KeySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	keys, err := jwtx.ParseJWKS(body)
-	if err == nil && keys.Len() == 0 {
-		err = errors.New("empty key set")
-	}
-	return keys, err
 }
 
 // registerPoolMetrics exposes the Redis connection pool, so an operator (or
