@@ -44,13 +44,35 @@ type RevocationStore interface {
 	RevocationState(ctx context.Context, jti, userID string) (RevocationState, error)
 }
 
+// LocalRevocationStore is a RevocationStore that can often answer from
+// memory, such as a near-cache following the revocation stream. The
+// Validator asks LocalRevocationState first and only calls
+// RevocationState (with the RevocationTimeout budget) when it returns
+// ok == false, for example because the in-memory view is too stale.
+type LocalRevocationStore interface {
+	RevocationStore
+	// LocalRevocationState answers without I/O and without blocking, or
+	// returns ok == false when it cannot answer from memory.
+	LocalRevocationState(jti, userID string) (st RevocationState, ok bool)
+}
+
 // checkRevocation decides on a token whose signature and claims passed.
 func (v *Validator) checkRevocation(ctx context.Context, c *Claims) error {
+	if v.local != nil {
+		if st, ok := v.local.LocalRevocationState(c.ID, c.Subject); ok {
+			return decideRevocation(c, st, nil)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, v.revTimeout)
 	defer cancel()
 	start := time.Now()
 	st, err := v.store.RevocationState(ctx, c.ID, c.Subject)
 	v.metrics.observeRevocation(time.Since(start))
+	return decideRevocation(c, st, err)
+}
+
+// decideRevocation applies the revocation rules to the state read for c.
+func decideRevocation(c *Claims, st RevocationState, err error) error {
 	switch {
 	case err != nil:
 		return fmt.Errorf("jwtx: read revocation state: %w: %w", ErrRevocationUnavailable, err)

@@ -107,6 +107,7 @@ type Validator struct {
 	leeway       time.Duration
 	acceptLegacy bool
 	store        RevocationStore
+	local        LocalRevocationStore // store, when it can answer from memory
 	revTimeout   time.Duration
 	maxSize      int
 	now          func() time.Time
@@ -152,7 +153,9 @@ func NewValidator(cfg Config) (*Validator, error) {
 	if err != nil {
 		return nil, err
 	}
+	local, _ := cfg.Revocation.(LocalRevocationStore)
 	return &Validator{
+		local:        local,
 		keys:         keys,
 		issuer:       cfg.Issuer,
 		audience:     cfg.Audience,
