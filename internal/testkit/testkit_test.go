@@ -86,3 +86,21 @@ func TestNATSRestartKeepsStreams(t *testing.T) {
 		return err == nil && info.State.Msgs == 1
 	})
 }
+
+func TestLatenciesPercentiles(t *testing.T) {
+	var l testkit.Latencies
+	for i := 100; i >= 1; i-- {
+		l.Add(time.Duration(i) * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {1, time.Millisecond}} {
+		if got := l.Percentile(tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if l.Len() != 100 {
+		t.Errorf("Len = %d, want 100", l.Len())
+	}
+}
