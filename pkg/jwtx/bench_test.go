@@ -26,37 +26,77 @@ type baselineClaims struct {
 // baseline is golang-jwt alone, configured with the checks jwtx makes that
 // golang-jwt offers (algorithm, issuer, audience, leeway, exp required, iat).
 func baseline(k *jwtxtest.Kit) (*jwt.Parser, jwt.Keyfunc) {
+	return baselineFor(k, "EdDSA", k.Signer.PublicKey())
+}
+
+// baselineFor is baseline for alg and key.
+func baselineFor(k *jwtxtest.Kit, alg string, key any) (*jwt.Parser, jwt.Keyfunc) {
 	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithValidMethods([]string{alg}),
 		jwt.WithIssuer(k.Issuer), jwt.WithAudience(k.Audience),
 		jwt.WithLeeway(jwtx.DefaultLeeway), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 	)
-	pub := k.Signer.PublicKey()
-	return p, func(*jwt.Token) (any, error) { return pub, nil }
+	return p, func(*jwt.Token) (any, error) { return key, nil }
 }
 
+// benchGolangJWT runs golang-jwt's ParseWithClaims on tok.
+func benchGolangJWT(b *testing.B, p *jwt.Parser, kf jwt.Keyfunc, tok string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var c baselineClaims
+		if _, err := p.ParseWithClaims(tok, &c, kf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchJWTX runs v.Validate (v.Parse when v checks no revocation) on tok.
+func benchJWTX(b *testing.B, v *jwtx.Validator, tok string) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Validate(ctx, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse compares signature and claim checks alone, the same
+// token every time with the verified-token cache off, to golang-jwt.
 func BenchmarkParse(b *testing.B) {
 	k := jwtxtest.New(b)
-	tok := k.Token(b, uuid.NewString(), 0)
-	b.Run("golang-jwt", func(b *testing.B) {
+	ed := k.Token(b, uuid.NewString(), 0)
+	hs := hsToken(ed, "hs1", hsSecret)
+	cfg := k.Config(nil)
+	cfg.HMACKeys = map[string][]byte{"hs1": hsSecret}
+	cfg.VerifiedCacheSize = -1
+	v, err := jwtx.NewValidator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("EdDSA/golang-jwt", func(b *testing.B) {
 		p, kf := baseline(k)
-		b.ReportAllocs()
-		for b.Loop() {
-			var c baselineClaims
-			if _, err := p.ParseWithClaims(tok, &c, kf); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchGolangJWT(b, p, kf, ed)
 	})
-	b.Run("jwtx", func(b *testing.B) {
-		v := k.Validator(b, nil)
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := v.Parse(tok); err != nil {
-				b.Fatal(err)
-			}
-		}
+	b.Run("EdDSA/jwtx", func(b *testing.B) { benchJWTX(b, v, ed) })
+	b.Run("HS256/golang-jwt", func(b *testing.B) {
+		p, kf := baselineFor(k, "HS256", hsSecret)
+		benchGolangJWT(b, p, kf, hs)
 	})
+	b.Run("HS256/jwtx", func(b *testing.B) { benchJWTX(b, v, hs) })
+}
+
+// BenchmarkVerifiedCache is a token presented again: jwtx with the
+// verified-token cache on (signature skipped, claims and key still
+// checked) against golang-jwt parsing it in full.
+func BenchmarkVerifiedCache(b *testing.B) {
+	k := jwtxtest.New(b)
+	tok := k.Token(b, uuid.NewString(), 0)
+	b.Run("EdDSA/golang-jwt", func(b *testing.B) {
+		p, kf := baseline(k)
+		benchGolangJWT(b, p, kf, tok)
+	})
+	b.Run("EdDSA/jwtx-cached", func(b *testing.B) { benchJWTX(b, k.Validator(b, nil), tok) })
 }
 
 // redisBench starts a redis-server with a checkpoint and returns a client

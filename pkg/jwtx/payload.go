@@ -1,11 +1,13 @@
 package jwtx
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // maxNumericDate is 9999-12-31T23:59:59Z: a time claim beyond it is an
@@ -31,59 +33,143 @@ func decodeObject(raw []byte, what string, names ...string) (map[string]json.Raw
 	return m, nil
 }
 
-// parsePayload decodes the claim set and checks the type and form of every
-// claim this package reads: exp, nbf and iat JSON numbers in range; ver an
-// integer >= 0; iss, sub, jti strings; aud a string or an array of strings;
-// sub a UUID; jti a UUID when present, and then ver required. Whether the
-// claims are acceptable (time, issuer, audience) is checked afterwards.
-func parsePayload(raw []byte) (*Claims, error) {
-	m, err := decodeObject(raw, "payload", registeredClaims...)
-	if err != nil {
-		return nil, err
-	}
+// parsePayload decodes the claim set in one pass (scanner) and checks the
+// type and form of every claim this package reads: exp, nbf and iat JSON
+// numbers in range; ver an integer >= 0; iss, sub, jti strings; aud a
+// string or an array of strings; sub a UUID; jti a UUID when present, and
+// then ver required. Like checkJSON it rejects invalid UTF-8, repeated
+// member names (case-folded) in any object, nesting deeper than
+// maxJSONDepth and member names that differ from a registered claim only
+// by case. Whether the claims are acceptable (time, issuer, audience) is
+// checked afterwards. The claims' strings share the memory of payload.
+func parsePayload(payload string) (*Claims, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("jwtx: claim "+format+": %w", append(args, ErrMalformedToken)...)
 	}
+	malformed := func(what string) error {
+		return fmt.Errorf("jwtx: payload: %s: %w", what, ErrMalformedToken)
+	}
+	if !utf8.ValidString(payload) {
+		return nil, malformed("not UTF-8")
+	}
+	p := scanner{s: payload}
+	if !p.consume('{') {
+		return nil, malformed("not a JSON object")
+	}
 	c := &Claims{}
-	var ok bool
-	if v, has := m["iss"]; has {
-		if c.Issuer, ok = rawString(v); !ok {
-			return nil, bad("iss is not a string")
+	var (
+		names                          nameSet
+		hasSub, hasJti, hasExp, hasVer bool
+		expLit, nbfLit, iatLit         string
+		verLit                         string
+		typeErr                        error // the first claim of the wrong type
+		setType                        = func(err error) { typeErr = cmp.Or(typeErr, err) }
+	)
+	for first := true; ; first = false {
+		if first && p.consume('}') {
+			break
+		}
+		name, ok := p.str()
+		if !ok || !p.consume(':') {
+			return nil, malformed("malformed JSON")
+		}
+		if !names.add(name) {
+			return nil, malformed("duplicate JSON member name")
+		}
+		switch name {
+		case "iss", "sub", "jti":
+			v, ok := p.str()
+			if !ok {
+				if !p.skip(1) {
+					return nil, malformed("malformed JSON")
+				}
+				setType(bad("%s is not a string", name))
+				break
+			}
+			switch name {
+			case "iss":
+				c.Issuer = v
+			case "sub":
+				c.Subject, hasSub = v, true
+			default:
+				c.ID, hasJti = v, true
+			}
+		case "aud":
+			aud, ok, malformedJSON := p.audience()
+			if malformedJSON {
+				return nil, malformed("malformed JSON")
+			}
+			if !ok {
+				setType(bad("aud is not a string or an array of strings"))
+			}
+			c.Audience = aud
+		case "exp", "nbf", "iat", "ver":
+			var lit string
+			if c := p.next(); c == '-' || (c >= '0' && c <= '9') {
+				if lit, ok = p.num(); !ok {
+					return nil, malformed("malformed JSON")
+				}
+			} else if !p.skip(1) {
+				return nil, malformed("malformed JSON")
+			}
+			switch name {
+			case "exp":
+				expLit, hasExp = lit, true
+			case "nbf":
+				nbfLit = lit
+				setType(checkNumber(lit, "nbf", bad))
+			case "iat":
+				iatLit = lit
+				setType(checkNumber(lit, "iat", bad))
+			default:
+				verLit, hasVer = lit, true
+			}
+		default:
+			for _, reg := range registeredClaims {
+				if foldEqual(name, reg) {
+					return nil, malformed(fmt.Sprintf("member name differs from %q only by case", reg))
+				}
+			}
+			if !p.skip(1) {
+				return nil, malformed("malformed JSON")
+			}
+		}
+		if p.consume('}') {
+			break
+		}
+		if !p.consume(',') {
+			return nil, malformed("malformed JSON")
 		}
 	}
-	if c.Subject, ok = rawString(m["sub"]); !ok || !IsUUID(c.Subject) {
+	if p.next() != 0 {
+		return nil, malformed("data after the JSON object")
+	}
+	if typeErr != nil {
+		return nil, typeErr
+	}
+	if !hasSub || !IsUUID(c.Subject) {
 		return nil, bad("sub is not a UUID")
 	}
-	if c.Audience, ok = audience(m["aud"]); !ok {
-		return nil, bad("aud is not a string or an array of strings")
+	if !hasExp {
+		return nil, bad("exp missing")
 	}
-	for _, d := range []struct {
-		name     string
-		t        *time.Time
-		required bool
-	}{{"exp", &c.ExpiresAt, true}, {"nbf", &c.NotBefore, false}, {"iat", &c.IssuedAt, false}} {
-		v, has := m[d.name]
-		if !has {
-			if d.required {
-				return nil, bad("%s missing", d.name)
-			}
-			continue
-		}
-		if *d.t, ok = numericDate(v); !ok {
-			return nil, bad("%s is not a NumericDate", d.name)
-		}
+	var ok bool
+	if c.ExpiresAt, ok = numericDate(expLit); !ok {
+		return nil, bad("exp is not a NumericDate")
 	}
-	if v, has := m["jti"]; has {
-		if c.ID, ok = rawString(v); !ok || !IsUUID(c.ID) {
-			return nil, bad("jti is not a UUID")
-		}
+	if nbfLit != "" {
+		c.NotBefore, _ = numericDate(nbfLit)
 	}
-	v, has := m["ver"]
+	if iatLit != "" {
+		c.IssuedAt, _ = numericDate(iatLit)
+	}
+	if hasJti && !IsUUID(c.ID) {
+		return nil, bad("jti is not a UUID")
+	}
 	switch {
-	case has:
-		lit, ok := rawNumber(v)
-		n, err := strconv.ParseInt(lit, 10, 64)
-		if !ok || err != nil || n < 0 {
+	case hasVer:
+		n, err := strconv.ParseInt(verLit, 10, 64)
+		if verLit == "" || err != nil || n < 0 {
 			return nil, bad("ver is not an integer >= 0")
 		}
 		c.Version = n
@@ -93,34 +179,67 @@ func parsePayload(raw []byte) (*Claims, error) {
 	return c, nil
 }
 
-// audience reads aud: absent (nil), a string, or an array of strings.
-func audience(raw json.RawMessage) ([]string, bool) {
-	if raw == nil {
-		return nil, true
+// checkNumber reports an error when lit (a claim's number literal, "" for
+// another JSON type) is not a NumericDate.
+func checkNumber(lit, name string, bad func(string, ...any) error) error {
+	if _, ok := numericDate(lit); !ok {
+		return bad("%s is not a NumericDate", name)
 	}
-	if s, ok := rawString(raw); ok {
-		return []string{s}, true
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil || items == nil {
-		return nil, false
-	}
-	out := make([]string, 0, len(items))
-	for _, it := range items {
-		s, ok := rawString(it)
+	return nil
+}
+
+// audience scans aud: a string or an array of strings. ok is false for
+// another JSON type; malformedJSON is true when the value is not JSON.
+func (p *scanner) audience() (aud []string, ok, malformedJSON bool) {
+	switch p.next() {
+	case '"':
+		s, ok := p.str()
 		if !ok {
-			return nil, false
+			return nil, false, true
 		}
-		out = append(out, s)
+		return []string{s}, true, false
+	case '[':
+	default:
+		return nil, false, !p.skip(1)
 	}
-	return out, true
+	start := p.pos
+	n, allStrings := 0, true
+	p.pos++
+	if !p.consume(']') {
+		for {
+			allStrings = allStrings && p.next() == '"'
+			if !p.skip(2) {
+				return nil, false, true
+			}
+			n++
+			if p.consume(']') {
+				break
+			}
+			if !p.consume(',') {
+				return nil, false, true
+			}
+		}
+	}
+	if !allStrings {
+		return nil, false, false
+	}
+	end := p.pos
+	aud = make([]string, 0, n)
+	p.pos = start + 1
+	for range n {
+		s, _ := p.str()
+		aud = append(aud, s)
+		p.consume(',')
+	}
+	p.pos = end
+	return aud, true, false
 }
 
 // numericDate reads a NumericDate (RFC 7519): a JSON number of seconds
-// since the epoch, possibly fractional, between 0 and maxNumericDate.
-func numericDate(raw json.RawMessage) (time.Time, bool) {
-	lit, ok := rawNumber(raw)
-	if !ok {
+// since the epoch, possibly fractional, between 0 and maxNumericDate; lit
+// is its literal, "" when the claim is another JSON type.
+func numericDate(lit string) (time.Time, bool) {
+	if lit == "" {
 		return time.Time{}, false
 	}
 	f, err := strconv.ParseFloat(lit, 64)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -63,6 +62,14 @@ type Config struct {
 	// (rate-limited) before the token is rejected.
 	Resolver KeyResolver
 
+	// HMACKeys, by kid, are shared secrets (at least 32 bytes) accepted for
+	// HS256 tokens, for issuers that sign with a shared secret. HS256 is
+	// allowed only when this is set, and an HS256 token is verified only
+	// with these secrets: the algorithm of a key is fixed by where it is
+	// configured, never by the token, so an Ed25519 public key is never
+	// used as an HMAC secret (RFC 8725 section 2.1).
+	HMACKeys map[string][]byte
+
 	Issuer   string // required: the expected iss
 	Audience string // required: aud must contain it
 
@@ -88,6 +95,14 @@ type Config struct {
 	// MaxTokenSize bounds a token, in bytes; default DefaultMaxTokenSize.
 	MaxTokenSize int
 
+	// VerifiedCacheSize is how many verified tokens the Validator
+	// remembers, so that a token presented again skips signature
+	// verification; default DefaultVerifiedCacheSize, a negative value
+	// turns the cache off. Entries are keyed by the exact token bytes and
+	// expire with the token; the key's presence in the key set, the claim
+	// times and the revocation status are still checked on every call.
+	VerifiedCacheSize int
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
@@ -111,7 +126,9 @@ type Validator struct {
 	revTimeout   time.Duration
 	maxSize      int
 	now          func() time.Time
-	parser       *jwt.Parser
+	hmacKeys     map[string][]byte
+	headers      headerCache
+	verified     *verifiedCache // nil when off
 	metrics      *metrics
 }
 
@@ -123,8 +140,12 @@ func NewValidator(cfg Config) (*Validator, error) {
 		return nil, errors.New("jwtx: validator takes Keys or Resolver, not both")
 	case cfg.Keys != nil:
 		keys = cfg.Keys
-	case cfg.Resolver == nil:
-		return nil, errors.New("jwtx: validator needs a key set (Keys or Resolver)")
+	case cfg.Resolver == nil && len(cfg.HMACKeys) == 0:
+		return nil, errors.New("jwtx: validator needs a key set (Keys, Resolver or HMACKeys)")
+	}
+	hmacKeys, err := copyHMACKeys(cfg.HMACKeys)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Issuer == "" || cfg.Audience == "":
@@ -149,6 +170,9 @@ func NewValidator(cfg Config) (*Validator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.VerifiedCacheSize == 0 {
+		cfg.VerifiedCacheSize = DefaultVerifiedCacheSize
+	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, err
@@ -165,17 +189,28 @@ func NewValidator(cfg Config) (*Validator, error) {
 		revTimeout:   cfg.RevocationTimeout,
 		maxSize:      cfg.MaxTokenSize,
 		now:          cfg.Now,
+		hmacKeys:     hmacKeys,
+		verified:     newVerifiedCache(cfg.VerifiedCacheSize),
 		metrics:      m,
-		// golang-jwt verifies the signature (a second opinion on the alg
-		// too); claim values are checked by checkClaims on the claims
-		// parsePayload decoded, not by golang-jwt, which reads exp 0 or
-		// aud "" as absent.
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-			jwt.WithStrictDecoding(),
-			jwt.WithoutClaimsValidation(),
-		),
 	}, nil
+}
+
+// copyHMACKeys checks and copies Config.HMACKeys.
+func copyHMACKeys(in map[string][]byte) (map[string][]byte, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string][]byte, len(in))
+	for kid, secret := range in {
+		switch {
+		case kid == "":
+			return nil, errors.New("jwtx: HMAC key with an empty kid")
+		case len(secret) < minHMACKeySize:
+			return nil, fmt.Errorf("jwtx: HMAC key %q of %d bytes, want at least %d", kid, len(secret), minHMACKeySize)
+		}
+		out[kid] = slices.Clone(secret)
+	}
+	return out, nil
 }
 
 // Validate checks the token's signature and claims, then its revocation
@@ -208,55 +243,90 @@ func (v *Validator) Parse(token string) (*Claims, error) {
 // header, encoding, claim types), then looks the key up (the only step
 // that may cause I/O, a rate-limited JWKS refresh), then verifies the
 // signature and only then the claim values (issuer, audience, time). So a
-// badly signed token is reported as such even when it is also expired.
+// badly signed token is reported as such even when it is also expired. A
+// token found in the verified-token cache skips decoding and the
+// signature; its key must still be in the key set.
 func (v *Validator) parse(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > v.maxSize {
 		return nil, fmt.Errorf("jwtx: token of %d bytes exceeds %d: %w", len(token), v.maxSize, ErrTokenTooLarge)
 	}
+	if v.verified != nil {
+		if e := v.verified.get(token, v.now()); e != nil {
+			if v.stillTrusted(e) {
+				c := e.claimsCopy()
+				if err := v.checkClaims(c); err != nil {
+					return nil, err
+				}
+				return c, nil
+			}
+			v.verified.remove(token)
+		}
+	}
+	dots := 0
 	for i := range len(token) {
 		if !tokenChars[token[i]] {
 			return nil, fmt.Errorf("jwtx: token has a byte outside base64url and '.': %w", ErrMalformedToken)
 		}
+		if token[i] == '.' {
+			dots++
+		}
 	}
-	if strings.Count(token, ".") != 2 {
+	if dots != 2 {
 		return nil, fmt.Errorf("jwtx: token does not have 3 segments: %w", ErrMalformedToken)
 	}
 	hdrPart, rest, _ := strings.Cut(token, ".")
 	payloadPart, sigPart, _ := strings.Cut(rest, ".")
-	kid, err := checkHeader(hdrPart)
+	h, err := v.header(hdrPart)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := b64.DecodeString(sigPart)
+	var sigBuf [ed25519.SignatureSize]byte
+	sig, err := decodeSignature(sigBuf[:0], sigPart, h.alg)
 	if err != nil {
-		return nil, fmt.Errorf("jwtx: signature is not base64url: %w", ErrMalformedToken)
-	}
-	if len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("jwtx: signature of %d bytes, want %d: %w", len(sig), ed25519.SignatureSize, ErrBadSignature)
+		return nil, err
 	}
 	raw, err := b64.DecodeString(payloadPart)
 	if err != nil {
 		return nil, fmt.Errorf("jwtx: payload is not base64url: %w", ErrMalformedToken)
 	}
-	c, err := parsePayload(raw)
+	c, err := parsePayload(string(raw))
 	if err != nil {
 		return nil, err
 	}
 	if c.ID == "" && !v.acceptLegacy {
 		return nil, fmt.Errorf("jwtx: token has no jti: %w", ErrLegacyToken)
 	}
-	pub, err := v.lookup(ctx, kid)
+	key, err := v.verifyKey(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	// Our checks above guarantee golang-jwt sees one unambiguous claim set.
-	if _, err := v.parser.Parse(token, func(*jwt.Token) (any, error) { return pub, nil }); err != nil {
-		return nil, jwtError(err)
+	if !verifySignature(h.alg, key, token[:len(hdrPart)+1+len(payloadPart)], sig) {
+		return nil, fmt.Errorf("jwtx: signature does not verify: %w", ErrBadSignature)
 	}
+	v.headers.add(hdrPart, h)
 	if err := v.checkClaims(c); err != nil {
 		return nil, err
 	}
+	if v.verified != nil {
+		e := &verifiedEntry{token: token, claims: *c, alg: h.alg, kid: h.kid, key: string(key), expires: c.ExpiresAt.Add(v.leeway)}
+		e.claims.Audience = slices.Clone(c.Audience)
+		v.verified.add(e, v.now())
+	}
 	return c, nil
+}
+
+// stillTrusted reports whether the key a cached token verified with is
+// still the key its kid names: a key removed, retired past its deadline or
+// replaced under the same kid ends the entry.
+func (v *Validator) stillTrusted(e *verifiedEntry) bool {
+	if e.alg == AlgHS256 {
+		return true // HMAC keys are fixed for the life of the Validator
+	}
+	if v.keys == nil {
+		return false
+	}
+	pub, ok := v.keys.Lookup(e.kid)
+	return ok && string(pub) == e.key
 }
 
 // checkClaims checks the claim values of a token whose signature verified.
@@ -291,58 +361,83 @@ var tokenChars = func() (set [256]bool) {
 	return set
 }()
 
-// checkHeader decodes and checks the JOSE header and returns its kid. Keys
-// are only ever looked up by kid: jku, x5u, jwk and x5c are ignored.
-func checkHeader(seg string) (kid string, err error) {
+// header returns the checked JOSE header encoded as seg, from the cache
+// of headers that verified before, or by checkHeader.
+func (v *Validator) header(seg string) (jose, error) {
+	if h, ok := v.headers.get(seg); ok {
+		return h, nil
+	}
+	h, err := checkHeader(seg)
+	if err != nil {
+		return jose{}, err
+	}
+	if !v.algAllowed(h.alg) {
+		return jose{}, fmt.Errorf("jwtx: header alg %s not allowed: %w", short(h.alg), ErrAlgorithmNotAllowed)
+	}
+	return h, nil
+}
+
+// algAllowed reports whether the Validator has keys for alg.
+func (v *Validator) algAllowed(alg string) bool {
+	switch alg {
+	case AlgEdDSA:
+		return v.keys != nil
+	case AlgHS256:
+		return v.hmacKeys != nil
+	}
+	return false
+}
+
+// checkHeader decodes and checks the JOSE header. Keys are only ever
+// looked up by kid: jku, x5u, jwk and x5c are ignored.
+func checkHeader(seg string) (jose, error) {
 	raw, err := b64.DecodeString(seg)
 	if err != nil {
-		return "", fmt.Errorf("jwtx: header is not base64url: %w", ErrMalformedToken)
+		return jose{}, fmt.Errorf("jwtx: header is not base64url: %w", ErrMalformedToken)
 	}
 	h, err := decodeObject(raw, "header", "alg", "typ", "kid", "crit")
 	if err != nil {
-		return "", err
+		return jose{}, err
 	}
 	if _, ok := h["crit"]; ok {
-		return "", fmt.Errorf("jwtx: header has crit, no extension is understood: %w", ErrCriticalHeader)
+		return jose{}, fmt.Errorf("jwtx: header has crit, no extension is understood: %w", ErrCriticalHeader)
 	}
 	alg, ok := rawString(h["alg"])
-	if !ok || alg != jwt.SigningMethodEdDSA.Alg() {
-		return "", fmt.Errorf("jwtx: header alg %s not allowed (only EdDSA): %w", short(alg), ErrAlgorithmNotAllowed)
+	if !ok || (alg != AlgEdDSA && alg != AlgHS256) {
+		return jose{}, fmt.Errorf("jwtx: header alg %s not allowed: %w", short(alg), ErrAlgorithmNotAllowed)
 	}
 	typ, ok := rawString(h["typ"])
 	if !ok || (!strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType)) {
-		return "", fmt.Errorf("jwtx: header typ %s is not %s: %w", short(typ), TokenType, ErrWrongType)
+		return jose{}, fmt.Errorf("jwtx: header typ %s is not %s: %w", short(typ), TokenType, ErrWrongType)
 	}
-	kid, ok = rawString(h["kid"])
+	kid, ok := rawString(h["kid"])
 	if !ok || kid == "" {
-		return "", fmt.Errorf("jwtx: header has no kid: %w", ErrUnknownKey)
+		return jose{}, fmt.Errorf("jwtx: header has no kid: %w", ErrUnknownKey)
 	}
-	return kid, nil
+	return jose{alg: alg, kid: kid}, nil
 }
 
-// lookup returns the key named kid, letting a KeyRefresher refresh once
-// (rate-limited) when it does not know the kid.
-func (v *Validator) lookup(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+// verifyKey returns the key that must verify a token with header h: an
+// HMAC secret by kid for HS256, else the Ed25519 key named kid, letting a
+// KeyRefresher refresh once (rate-limited) when it does not know the kid.
+func (v *Validator) verifyKey(ctx context.Context, h jose) ([]byte, error) {
+	if h.alg == AlgHS256 {
+		if secret, ok := v.hmacKeys[h.kid]; ok {
+			return secret, nil
+		}
+		return nil, fmt.Errorf("jwtx: kid %s not among the HMAC keys: %w", short(h.kid), ErrUnknownKey)
+	}
 	var pub ed25519.PublicKey
 	var ok bool
 	if r, isRefresher := v.keys.(KeyRefresher); isRefresher {
-		pub, ok = r.LookupRefresh(ctx, kid)
+		pub, ok = r.LookupRefresh(ctx, h.kid)
 	} else {
-		pub, ok = v.keys.Lookup(kid)
+		pub, ok = v.keys.Lookup(h.kid)
 	}
 	if !ok {
-		return nil, fmt.Errorf("jwtx: kid %s not in key set: %w", short(kid), ErrUnknownKey)
+		return nil, fmt.Errorf("jwtx: kid %s not in key set: %w", short(h.kid), ErrUnknownKey)
 	}
 	return pub, nil
-}
-
-// jwtError maps an error from golang-jwt to this package's sentinels,
-// without repeating its text (which may quote token content).
-func jwtError(err error) error {
-	if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-		return fmt.Errorf("jwtx: signature does not verify: %w", ErrBadSignature)
-	}
-	return fmt.Errorf("jwtx: rejected by the JWT parser: %w", ErrMalformedToken)
 }
 
 // short quotes attacker-controlled s for an error message, truncated.
