@@ -45,7 +45,8 @@ var (
 	// accept legacy tokens.
 	ErrLegacyToken error = &tokenError{"jwtx: legacy token without jti not accepted"}
 	// ErrAlgorithmNotAllowed means the header's alg is not on the allow-list
-	// (only EdDSA is): none, HMAC, RSA, ECDSA and look-alike names included.
+	// (EdDSA, and HS256 when Config.HMACKeys is set): none, RSA, ECDSA, HMAC
+	// without configured secrets and look-alike names included.
 	ErrAlgorithmNotAllowed error = &tokenError{"jwtx: algorithm not allowed"}
 	// ErrWrongType means the header's typ is missing or is not at+jwt: an ID
 	// token, a refresh token or any other kind of JWT.
