@@ -58,7 +58,7 @@ func buildAndRun(m *testing.M) (int, error) {
 
 // proc is one service binary run as a child process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	env  []string
 	mu   sync.Mutex
@@ -67,7 +67,7 @@ type proc struct {
 	out  *testkit.Buffer
 }
 
-func startProc(t *testing.T, name string, env []string) *proc {
+func startProc(t testing.TB, name string, env []string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, env: env, out: &testkit.Buffer{}}
 	p.Start()
@@ -123,7 +123,7 @@ func (p *proc) signal(sig syscall.Signal) {
 // stack is the whole system: embedded NATS, a redis-server, and both
 // service binaries on free loopback ports.
 type stack struct {
-	t          *testing.T
+	t          testing.TB
 	NATS       *testkit.NATS
 	Redis      *testkit.Redis
 	Auth       *proc
@@ -135,12 +135,17 @@ type stack struct {
 
 type stackOpts struct {
 	revocationWait time.Duration
+	logLevel       string   // default debug
+	authEnv        []string // extra settings of the auth service
 }
 
-func newStack(t *testing.T, o stackOpts) *stack {
+func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	if o.revocationWait == 0 {
 		o.revocationWait = 5 * time.Second
+	}
+	if o.logLevel == "" {
+		o.logLevel = "debug"
 	}
 	s := &stack{t: t, NATS: testkit.StartNATS(t), Redis: testkit.StartRedis(t), TokenTTL: 15 * time.Minute}
 	authAddr, revAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
@@ -148,7 +153,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	shared := []string{
 		"NATS_URL=" + s.NATS.URL,
 		"REDIS_URL=" + s.Redis.URL,
-		"LOG_LEVEL=debug",
+		"LOG_LEVEL=" + o.logLevel,
 		"LOG_FORMAT=text",
 	}
 	s.Revocation = startProc(t, "revocation", append(shared,
@@ -156,7 +161,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		"REVOCATION_CHECK_INTERVAL=200ms",
 	))
 	s.WaitReady(s.RevURL)
-	s.Auth = startProc(t, "auth", append(shared,
+	s.Auth = startProc(t, "auth", append(append(shared,
 		"AUTH_HTTP_ADDR="+authAddr,
 		"AUTH_DB_PATH="+filepath.Join(t.TempDir(), "auth.db"),
 		"AUTH_ISSUER=http://auth.test",
@@ -166,7 +171,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 		"AUTH_ARGON2_MEMORY_KIB=64",
 		"AUTH_ARGON2_ITERATIONS=1",
 		"AUTH_ARGON2_PARALLELISM=1",
-	))
+	), o.authEnv...))
 	s.WaitReady(s.AuthURL)
 	return s
 }
