@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// results maps a benchmark name (without the -GOMAXPROCS suffix) to its
+// metrics by unit, each the median of the runs seen.
+type results map[string]map[string]float64
+
+// procsSuffix is the "-2" go test appends to a benchmark name.
+var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+// parseBench reads `go test -bench` output: lines of a name, an
+// iteration count and value/unit pairs. Repeated runs (-count) are
+// reduced to their median.
+func parseBench(r io.Reader) (results, error) {
+	all := map[string]map[string][]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		name := procsSuffix.ReplaceAllString(f[0], "")
+		if all[name] == nil {
+			all[name] = map[string][]float64{}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				return nil, fmt.Errorf("benchmark %s: value %q: %w", name, f[i], err)
+			}
+			all[name][f[i+1]] = append(all[name][f[i+1]], v)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	out := results{}
+	for name, units := range all {
+		out[name] = map[string]float64{}
+		for unit, vs := range units {
+			out[name][unit] = median(vs)
+		}
+	}
+	return out, nil
+}
+
+func median(vs []float64) float64 {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// get returns a metric, and whether it was measured.
+func (r results) get(name, unit string) (float64, bool) {
+	v, ok := r[name][unit]
+	return v, ok
+}

@@ -1,0 +1,76 @@
+package main
+
+// metric names one figure of one benchmark: its name as go test prints it
+// without the -GOMAXPROCS suffix, and the unit of the value.
+type metric struct {
+	Name, Unit string
+}
+
+// row is one line of the table: our figure, its baseline from the same run
+// (Base.Name empty for an absolute target), and the target.
+type row struct {
+	Figure string
+	Ours   metric
+	Base   metric
+	Target string
+	// Ok reports whether the target is met; b is 0 without a baseline or
+	// when the baseline was not measured (a ratio target then fails).
+	Ok func(o, b float64) bool
+}
+
+func ratioAtMost(limit float64) func(o, b float64) bool {
+	return func(o, b float64) bool { return b > 0 && o/b <= limit }
+}
+
+func ratioAtLeast(limit float64) func(o, b float64) bool {
+	return func(o, b float64) bool { return b > 0 && o/b >= limit }
+}
+
+func atMost(limit float64) func(o, _ float64) bool {
+	return func(o, _ float64) bool { return o <= limit }
+}
+
+func atLeast(limit float64) func(o, _ float64) bool {
+	return func(o, _ float64) bool { return o >= limit }
+}
+
+func allocsAtMostPlus(extra float64) func(o, b float64) bool {
+	return func(o, b float64) bool { return b > 0 && o <= b+extra }
+}
+
+// rows are the figures of the performance issue, in its order.
+var rows = []row{
+	{"near-cache validation, EdDSA (time)", metric{"BenchmarkNearCacheValidate/EdDSA/jwtx", "ns/op"}, metric{"BenchmarkNearCacheValidate/EdDSA/golang-jwt", "ns/op"}, "≤ 1.05× golang-jwt parse alone", ratioAtMost(1.05)},
+	{"near-cache validation, EdDSA (allocations)", metric{"BenchmarkNearCacheValidate/EdDSA/jwtx", "allocs/op"}, metric{"BenchmarkNearCacheValidate/EdDSA/golang-jwt", "allocs/op"}, "≤ golang-jwt + 4", allocsAtMostPlus(4)},
+	{"near-cache validation, HS256 (time)", metric{"BenchmarkNearCacheValidate/HS256/jwtx", "ns/op"}, metric{"BenchmarkNearCacheValidate/HS256/golang-jwt", "ns/op"}, "≤ 1.05× golang-jwt parse alone", ratioAtMost(1.05)},
+	{"near-cache validation, HS256 (allocations)", metric{"BenchmarkNearCacheValidate/HS256/jwtx", "allocs/op"}, metric{"BenchmarkNearCacheValidate/HS256/golang-jwt", "allocs/op"}, "≤ golang-jwt + 4", allocsAtMostPlus(4)},
+	{"repeat token, verified-token cache, EdDSA", metric{"BenchmarkVerifiedCache/EdDSA/jwtx-cached", "ns/op"}, metric{"BenchmarkVerifiedCache/EdDSA/golang-jwt", "ns/op"}, "≤ 0.2× (≥ 5× faster) than golang-jwt parse alone", ratioAtMost(0.2)},
+	{"Redis mode, 1 goroutine, p50", metric{"BenchmarkValidateRedis/1goroutine/jwtx", "p50-µs"}, metric{"BenchmarkValidateRedis/1goroutine/golang-jwt+MGET", "p50-µs"}, "≤ 1.1× golang-jwt + raw MGET", ratioAtMost(1.1)},
+	{"Redis mode, 1 goroutine, p99", metric{"BenchmarkValidateRedis/1goroutine/jwtx", "p99-µs"}, metric{"BenchmarkValidateRedis/1goroutine/golang-jwt+MGET", "p99-µs"}, "≤ 1.25× golang-jwt + raw MGET", ratioAtMost(1.25)},
+	{"Redis mode, 64 goroutines, throughput", metric{"BenchmarkValidateRedis/64goroutines/jwtx-coalesced", "validations/s"}, metric{"BenchmarkValidateRedis/64goroutines/golang-jwt+MGET", "validations/s"}, "≥ 1.5× golang-jwt + raw MGET", ratioAtLeast(1.5)},
+	{"revoke → rejected by all of 10 near-cache validators, p99", metric{"BenchmarkRevokeToReject/nearcache-10", "p99-µs"}, metric{"BenchmarkRevokeToReject/raw-jetstream-10", "p99-µs"}, "p99 ≤ 2 ms", atMost(2000)},
+	{"logout (204, enforced) at 1,000/s, sync always, p99", metric{"BenchmarkLogout/auth-logout", "p99-µs"}, metric{"BenchmarkLogout/raw-jetstream-publish", "p99-µs"}, "p99 ≤ 10 ms", atMost(10_000)},
+	{"burst ingest into Redis, 100k events", metric{"BenchmarkIngest/revocation-service", "revocations/s"}, metric{"BenchmarkIngest/raw-jetstream-consume", "revocations/s"}, "≥ 75,000 revocations/s", atLeast(75_000)},
+	{"rebuild of an empty Redis, 1M live revocations", metric{"BenchmarkRebuild/revocation-service", "s"}, metric{"BenchmarkRebuild/raw-jetstream-replay", "s"}, "≤ 15 s", atMost(15)},
+	{"near-cache cold start, 1M live revocations (time)", metric{"BenchmarkColdStart/nearcache", "s"}, metric{"BenchmarkColdStart/raw-jetstream-replay", "s"}, "≤ 10 s", atMost(10)},
+	{"near-cache cold start, 1M live revocations (heap)", metric{"BenchmarkColdStart/nearcache", "B/revocation"}, metric{}, "≤ 64 B per revocation", atMost(64)},
+	{"fail closed with Redis hung, p99 (budget 100 ms)", metric{"BenchmarkFailClosedHung/jwtx", "p99-µs"}, metric{"BenchmarkFailClosedHung/jwtx", "budget-µs"}, "≤ 1.1× the budget", ratioAtMost(1.1)},
+}
+
+// cdfPlot is one plot of latency distributions: one line per benchmark
+// whose samples were written (testkit.Latencies).
+type cdfPlot struct {
+	File, Title string
+	Series      []string // benchmark names
+}
+
+var cdfPlots = []cdfPlot{
+	{"redis-1goroutine.png", "Redis mode, 1 goroutine: validation latency", []string{"BenchmarkValidateRedis/1goroutine/jwtx", "BenchmarkValidateRedis/1goroutine/golang-jwt+MGET"}},
+	{"logout.png", "Logout at 1,000/s (204, enforced) vs raw JetStream publish", []string{"BenchmarkLogout/auth-logout", "BenchmarkLogout/raw-jetstream-publish"}},
+	{"revoke-to-reject.png", "Revoke → rejected by all of 10 near-cache validators", []string{"BenchmarkRevokeToReject/nearcache-10", "BenchmarkRevokeToReject/raw-jetstream-10"}},
+	{"fail-closed.png", "Redis hung: time to fail closed (budget 100 ms)", []string{"BenchmarkFailClosedHung/jwtx"}},
+}
+
+// concurrencyPrefix names the benchmarks of the throughput plot:
+// <prefix>/<variant>/<N>goroutines, with a validations/s metric.
+const concurrencyPrefix = "BenchmarkRedisConcurrency/"
