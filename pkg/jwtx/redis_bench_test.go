@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +64,69 @@ func benchClient(b *testing.B, opts *redis.Options) *redis.Client {
 	return rdb
 }
 
+// redisCPU returns the CPU time redis-server has used (INFO cpu), to report
+// what each validation costs the server.
+func redisCPU(b *testing.B, admin *redis.Client) time.Duration {
+	b.Helper()
+	info, err := admin.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for line := range strings.Lines(info) {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (name == "used_cpu_sys" || name == "used_cpu_user") {
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu line %q", line)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// roundTrips counts the round trips a client makes and the MGETs they
+// carry, to report how many checks a round trip serves.
+type roundTrips struct{ trips, mgets atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "mget" {
+			h.trips.Add(1)
+			h.mgets.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "mget" {
+			h.trips.Add(1)
+			h.mgets.Add(int64(len(cmds)))
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// meter reports, at the end of a benchmark, the redis-server CPU per
+// validation and the MGETs per round trip of rdb.
+func meter(b *testing.B, admin, rdb *redis.Client) func() {
+	b.Helper()
+	h := &roundTrips{}
+	rdb.AddHook(h)
+	cpu := redisCPU(b, admin)
+	return func() {
+		b.ReportMetric(float64((redisCPU(b, admin)-cpu).Nanoseconds())/1e3/float64(b.N), "redis-cpu-µs/op")
+		if t := h.trips.Load(); t > 0 {
+			b.ReportMetric(float64(h.mgets.Load())/float64(t), "mgets/roundtrip")
+		}
+	}
+}
+
 // validateFunc validates one token, the way one of the compared stacks
 // does.
 type validateFunc func(ctx context.Context, tok string) error
@@ -75,6 +140,23 @@ func baselineMGET(k *jwtxtest.Kit, rdb *redis.Client) validateFunc {
 			return err
 		}
 		return rdb.MGet(ctx, jwtx.BlacklistKey(c.ID), jwtx.UserVersionKey(c.Subject), jwtx.KeyCheckpoint).Err()
+	}
+}
+
+// baselineStore is golang-jwt plus store's check: what jwtx would cost
+// with a parse as cheap as golang-jwt's, to tell the store's part from the
+// parser's.
+func baselineStore(k *jwtxtest.Kit, store jwtx.RevocationStore) validateFunc {
+	p, kf := baseline(k)
+	return func(ctx context.Context, tok string) error {
+		var c baselineClaims
+		if _, err := p.ParseWithClaims(tok, &c, kf); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, jwtx.DefaultRevocationTimeout)
+		defer cancel()
+		_, err := store.RevocationState(ctx, c.ID, c.Subject)
+		return err
 	}
 }
 
@@ -139,27 +221,91 @@ func runParallel(b *testing.B, toks []string, validate validateFunc) {
 func BenchmarkValidateRedis(b *testing.B) {
 	k := jwtxtest.New(b)
 	toks := tokenPool(b, k, benchPoolSize)
-	_, opts := benchRedis(b)
-	naive := jwtx.RedisStoreOptions{DisableCoalescing: true}
+	srv, opts := benchRedis(b)
+	admin := srv.Client(b)
+	baselineStack := func(rdb *redis.Client) validateFunc { return baselineMGET(k, rdb) }
+	naiveStack := func(rdb *redis.Client) validateFunc {
+		return jwtxValidate(b, k, jwtx.NewRedisStoreWithOptions(rdb, jwtx.RedisStoreOptions{DisableCoalescing: true}))
+	}
+	defaultStack := func(rdb *redis.Client) validateFunc { return jwtxValidate(b, k, jwtx.NewRedisStore(rdb)) }
+	// bench runs stack on a fresh client and reports, besides run's
+	// figures, redis-server CPU per validation and MGETs per round trip.
+	bench := func(stack func(*redis.Client) validateFunc, run func(*testing.B, []string, validateFunc)) func(*testing.B) {
+		return func(b *testing.B) {
+			rdb := benchClient(b, opts)
+			validate := stack(rdb)
+			done := meter(b, admin, rdb)
+			run(b, toks, validate)
+			done()
+		}
+	}
 	b.Run("1goroutine", func(b *testing.B) {
-		b.Run("golang-jwt+MGET", func(b *testing.B) {
-			runSerial(b, toks, baselineMGET(k, benchClient(b, opts)))
-		})
-		b.Run("jwtx", func(b *testing.B) {
-			runSerial(b, toks, jwtxValidate(b, k, jwtx.NewRedisStore(benchClient(b, opts))))
-		})
+		b.Run("golang-jwt+MGET", bench(baselineStack, runSerial))
+		b.Run("jwtx", bench(defaultStack, runSerial))
 	})
 	b.Run("64goroutines", func(b *testing.B) {
-		b.Run("golang-jwt+MGET", func(b *testing.B) {
-			runParallel(b, toks, baselineMGET(k, benchClient(b, opts)))
-		})
-		b.Run("jwtx-naive", func(b *testing.B) {
-			runParallel(b, toks, jwtxValidate(b, k, jwtx.NewRedisStoreWithOptions(benchClient(b, opts), naive)))
-		})
-		b.Run("jwtx-coalesced", func(b *testing.B) {
-			runParallel(b, toks, jwtxValidate(b, k, jwtx.NewRedisStore(benchClient(b, opts))))
-		})
+		b.Run("golang-jwt+MGET", bench(baselineStack, runParallel))
+		b.Run("jwtx-naive", bench(naiveStack, runParallel))
+		b.Run("jwtx-coalesced", bench(defaultStack, runParallel))
+		b.Run("golang-jwt+RedisStore-coalesced", bench(func(rdb *redis.Client) validateFunc {
+			return baselineStore(k, jwtx.NewRedisStore(rdb))
+		}, runParallel))
 	})
+}
+
+// BenchmarkRevocationCheck isolates the Redis part from 64 goroutines: a
+// raw go-redis MGET of the three keys against RedisStore.RevocationState
+// without and with coalescing, keys of the same 1024 tokens' users.
+func BenchmarkRevocationCheck(b *testing.B) {
+	const n = benchPoolSize
+	type ids struct{ jti, sub string }
+	keys := make([]ids, n)
+	for i := range keys {
+		keys[i] = ids{uuid.NewString(), uuid.NewString()}
+	}
+	srv, opts := benchRedis(b)
+	admin := srv.Client(b)
+	checks := func(check func(ctx context.Context, id ids) error) validateFunc {
+		return func(ctx context.Context, tok string) error {
+			i, _ := strconv.Atoi(tok)
+			return check(ctx, keys[i])
+		}
+	}
+	idx := make([]string, n) // runParallel hands out "tokens": here indexes
+	for i := range idx {
+		idx[i] = strconv.Itoa(i)
+	}
+	store := func(o jwtx.RedisStoreOptions) func(*redis.Client) validateFunc {
+		return func(rdb *redis.Client) validateFunc {
+			s := jwtx.NewRedisStoreWithOptions(rdb, o)
+			return checks(func(ctx context.Context, id ids) error {
+				ctx, cancel := context.WithTimeout(ctx, jwtx.DefaultRevocationTimeout)
+				defer cancel()
+				_, err := s.RevocationState(ctx, id.jti, id.sub)
+				return err
+			})
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		stack func(*redis.Client) validateFunc
+	}{
+		{"64goroutines/MGET", func(rdb *redis.Client) validateFunc {
+			return checks(func(ctx context.Context, id ids) error {
+				return rdb.MGet(ctx, jwtx.BlacklistKey(id.jti), jwtx.UserVersionKey(id.sub), jwtx.KeyCheckpoint).Err()
+			})
+		}},
+		{"64goroutines/jwtx-naive", store(jwtx.RedisStoreOptions{DisableCoalescing: true})},
+		{"64goroutines/jwtx-coalesced", store(jwtx.RedisStoreOptions{})},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rdb := benchClient(b, opts)
+			validate := tc.stack(rdb)
+			done := meter(b, admin, rdb)
+			runParallel(b, idx, validate)
+			done()
+		})
+	}
 }
 
 // BenchmarkFailClosedHung measures how long a validation takes to fail
