@@ -253,9 +253,10 @@ func BenchmarkValidateRedis(b *testing.B) {
 	})
 }
 
-// BenchmarkRevocationCheck isolates the Redis part from 64 goroutines: a
-// raw go-redis MGET of the three keys against RedisStore.RevocationState
-// without and with coalescing, keys of the same 1024 tokens' users.
+// BenchmarkRevocationCheck isolates the Redis part, from 1 and from 64
+// goroutines: a raw go-redis MGET of the three keys against
+// RedisStore.RevocationState (with the Validator's 100ms deadline) without
+// and with coalescing, over the keys of 1024 distinct users and jtis.
 func BenchmarkRevocationCheck(b *testing.B) {
 	const n = benchPoolSize
 	type ids struct{ jti, sub string }
@@ -286,23 +287,27 @@ func BenchmarkRevocationCheck(b *testing.B) {
 			})
 		}
 	}
+	mget := func(rdb *redis.Client) validateFunc {
+		return checks(func(ctx context.Context, id ids) error {
+			return rdb.MGet(ctx, jwtx.BlacklistKey(id.jti), jwtx.UserVersionKey(id.sub), jwtx.KeyCheckpoint).Err()
+		})
+	}
 	for _, tc := range []struct {
 		name  string
 		stack func(*redis.Client) validateFunc
+		run   func(*testing.B, []string, validateFunc)
 	}{
-		{"64goroutines/MGET", func(rdb *redis.Client) validateFunc {
-			return checks(func(ctx context.Context, id ids) error {
-				return rdb.MGet(ctx, jwtx.BlacklistKey(id.jti), jwtx.UserVersionKey(id.sub), jwtx.KeyCheckpoint).Err()
-			})
-		}},
-		{"64goroutines/jwtx-naive", store(jwtx.RedisStoreOptions{DisableCoalescing: true})},
-		{"64goroutines/jwtx-coalesced", store(jwtx.RedisStoreOptions{})},
+		{"1goroutine/MGET", mget, runSerial},
+		{"1goroutine/jwtx", store(jwtx.RedisStoreOptions{}), runSerial},
+		{"64goroutines/MGET", mget, runParallel},
+		{"64goroutines/jwtx-naive", store(jwtx.RedisStoreOptions{DisableCoalescing: true}), runParallel},
+		{"64goroutines/jwtx-coalesced", store(jwtx.RedisStoreOptions{}), runParallel},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			rdb := benchClient(b, opts)
 			validate := tc.stack(rdb)
 			done := meter(b, admin, rdb)
-			runParallel(b, idx, validate)
+			tc.run(b, idx, validate)
 			done()
 		})
 	}
@@ -333,12 +338,12 @@ func BenchmarkFailClosedHung(b *testing.B) {
 			}
 			srv.Pause(b)
 			defer srv.Resume(b)
-			b.ReportMetric(float64(cfg.RevocationTimeout.Microseconds()), "budget-µs")
 			if parallel {
 				runParallel(b, toks, validate)
 			} else {
 				runSerial(b, toks, validate)
 			}
+			b.ReportMetric(float64(cfg.RevocationTimeout.Microseconds()), "budget-µs")
 		}
 	}
 	b.Run("1goroutine/jwtx", hung(jwtx.NewRedisStore(benchClient(b, opts)), false))
