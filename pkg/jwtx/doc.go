@@ -58,6 +58,12 @@
 // request for the client's read timeout (5s by default) instead of
 // Config.RevocationTimeout.
 //
+// RedisStore coalesces concurrent checks by default: a check that finds no
+// round trip in flight sends its MGET at once, and checks that arrive
+// meanwhile leave together in one pipeline (each still one MGET), bounded
+// by RedisStoreOptions.MaxBatch and MaxInFlight; every check keeps its own
+// deadline. NewRedisStoreWithOptions tunes it or turns it off.
+//
 // Package jwtxtest has test doubles: a signer with a fresh key and an
 // in-memory RevocationStore.
 package jwtx

@@ -159,13 +159,27 @@ func commandCalls(t *testing.T, c *redis.Client) map[string]int64 {
 	return out
 }
 
+// One MGET per validation, in both modes; TestCoalescedStore_OneCommandPerValidationAndBounds
+// proves it for checks that leave in pipelines.
 func TestRedisStore_OneRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts jwtx.RedisStoreOptions
+	}{
+		{name: "Coalesced"},
+		{name: "Naive", opts: jwtx.RedisStoreOptions{DisableCoalescing: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testOneRoundTrip(t, tc.opts) })
+	}
+}
+
+func testOneRoundTrip(t *testing.T, opts jwtx.RedisStoreOptions) {
 	f := startRedis(t)
 	hook := &countingHook{calls: map[string]int64{}}
 	f.rdb.AddHook(hook)
 	f.set(t, jwtx.KeyCheckpoint, "1")
 	k := fixedKit(t)
-	v := k.Validator(t, jwtx.NewRedisStore(f.rdb))
+	v := k.Validator(t, jwtx.NewRedisStoreWithOptions(f.rdb, opts))
 	tok := k.Token(t, testSub, 0)
 	ctx := context.Background()
 	if _, err := v.Validate(ctx, tok); err != nil { // warm the pool
