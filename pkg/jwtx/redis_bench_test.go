@@ -160,9 +160,21 @@ func baselineStore(k *jwtxtest.Kit, store jwtx.RevocationStore) validateFunc {
 	}
 }
 
-// jwtxValidate validates with a Validator on store.
+// jwtxValidate validates with a Validator on store, its verified-token
+// cache off so that every signature is verified, as by the baseline.
 func jwtxValidate(b *testing.B, k *jwtxtest.Kit, store jwtx.RevocationStore) validateFunc {
-	v := k.Validator(b, store)
+	return jwtxValidateCache(b, k, store, -1)
+}
+
+// jwtxValidateCache is jwtxValidate with a verified-token cache of size
+// entries (negative: off).
+func jwtxValidateCache(b *testing.B, k *jwtxtest.Kit, store jwtx.RevocationStore, size int) validateFunc {
+	cfg := k.Config(store)
+	cfg.VerifiedCacheSize = size
+	v, err := jwtx.NewValidator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
 	return func(ctx context.Context, tok string) error {
 		_, err := v.Validate(ctx, tok)
 		return err
@@ -190,14 +202,26 @@ func runSerial(b *testing.B, toks []string, validate validateFunc) {
 // time per validation, its inverse the throughput, also reported as
 // validations/s, with the latency distribution.
 func runParallel(b *testing.B, toks []string, validate validateFunc) {
+	runGoroutines(benchGoroutines)(b, toks, validate)
+}
+
+// runGoroutines is runParallel from n goroutines (rounded up to a multiple
+// of GOMAXPROCS).
+func runGoroutines(n int) func(*testing.B, []string, validateFunc) {
+	return func(b *testing.B, toks []string, validate validateFunc) {
+		runParallelN(b, n, toks, validate)
+	}
+}
+
+func runParallelN(b *testing.B, n int, toks []string, validate validateFunc) {
 	ctx := context.Background()
 	var lat testkit.Latencies
 	var next atomic.Uint64
 	b.ReportAllocs()
-	b.SetParallelism((benchGoroutines + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(benchPoolSize / benchGoroutines))
+		i := int(next.Add(uint64(max(1, benchPoolSize/n))))
 		for pb.Next() {
 			start := time.Now()
 			if err := validate(ctx, toks[i%len(toks)]); err != nil {
@@ -250,7 +274,38 @@ func BenchmarkValidateRedis(b *testing.B) {
 		b.Run("golang-jwt+RedisStore-coalesced", bench(func(rdb *redis.Client) validateFunc {
 			return baselineStore(k, jwtx.NewRedisStore(rdb))
 		}, runParallel))
+		// The 1,024 tokens repeat, as a user's token does over its life:
+		// with the verified-token cache each signature is verified once.
+		b.Run("jwtx-coalesced+verified-cache", bench(func(rdb *redis.Client) validateFunc {
+			return jwtxValidateCache(b, k, jwtx.NewRedisStore(rdb), jwtx.DefaultVerifiedCacheSize)
+		}, runParallel))
 	})
+}
+
+// BenchmarkRedisConcurrency is throughput against concurrency, for the
+// plot: golang-jwt + raw MGET, jwtx without and with coalescing, from 1 to
+// 256 goroutines, every request a distinct token, verified-token cache off.
+func BenchmarkRedisConcurrency(b *testing.B) {
+	k := jwtxtest.New(b)
+	toks := tokenPool(b, k, benchPoolSize)
+	_, opts := benchRedis(b)
+	stacks := []struct {
+		name  string
+		stack func(*redis.Client) validateFunc
+	}{
+		{"golang-jwt+MGET", func(rdb *redis.Client) validateFunc { return baselineMGET(k, rdb) }},
+		{"jwtx-naive", func(rdb *redis.Client) validateFunc {
+			return jwtxValidate(b, k, jwtx.NewRedisStoreWithOptions(rdb, jwtx.RedisStoreOptions{DisableCoalescing: true}))
+		}},
+		{"jwtx-coalesced", func(rdb *redis.Client) validateFunc { return jwtxValidate(b, k, jwtx.NewRedisStore(rdb)) }},
+	}
+	for _, st := range stacks {
+		for _, n := range []int{2, 8, 32, 64, 256} {
+			b.Run(st.name+"/"+strconv.Itoa(n)+"goroutines", func(b *testing.B) {
+				runParallelN(b, n, toks, st.stack(benchClient(b, opts)))
+			})
+		}
+	}
 }
 
 // BenchmarkRevocationCheck isolates the Redis part, from 1 and from 64
