@@ -75,6 +75,7 @@ fuzz:
 
 bench:
 	cd pkg/jwtx && $(GO) test -run '^$$' -bench . -benchmem ./...
+	cd services/revocation && $(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./internal/ingest
 
 clean:
 	rm -rf bin .run

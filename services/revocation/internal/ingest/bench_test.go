@@ -1,0 +1,383 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/ingest"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// Sizes of the benchmarks. The testkit server fsyncs every write
+// (sync_interval: always, as in production), which makes publishing the
+// slow part of the setup: about 900 events/s on the 2-core CI machine, so
+// a million would take some 18 minutes. The rebuild therefore replays
+// 100,000 by default; EVENTJWT_BENCH_REBUILD_EVENTS=1000000 measures the
+// full size.
+const (
+	ingestEvents  = 100_000
+	rebuildEvents = 100_000
+	durable       = "revocation"
+)
+
+// benchEnv is one NATS server with the production stream and one Redis.
+type benchEnv struct {
+	nt  *testkit.NATS
+	rd  *testkit.Redis
+	rdb *redis.Client
+	js  jetstream.JetStream
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	e := &benchEnv{nt: testkit.StartNATS(b), rd: testkit.StartRedis(b)}
+	e.rdb = e.rd.Client(b)
+	nc := e.nt.Connect(b)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.js = js
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := events.EnsureStream(ctx, js, streamConfig); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// streamConfig is what the service asks for by default.
+var streamConfig = events.StreamConfig{MinMaxAge: 24 * time.Hour, MaxAge: events.DefaultMaxAge}
+
+// tokenBodies returns n encoded TokenRevoked events, as the auth service
+// publishes them, with their ids and subjects.
+func tokenBodies(b *testing.B, n int) []*nats.Msg {
+	b.Helper()
+	now := time.Now()
+	msgs := make([]*nats.Msg, n)
+	for i := range msgs {
+		ev := events.TokenRevoked{
+			UserID:    uuid.NewString(),
+			JTI:       uuid.NewString(),
+			ExpiresAt: now.Add(time.Hour),
+			Reason:    "logout",
+		}.Event(now)
+		body, err := events.Encode(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = &nats.Msg{Subject: ev.Subject(), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{ev.ID}}}
+	}
+	return msgs
+}
+
+// publish stores msgs with asynchronous publishes (a window of 4096 in
+// flight) and returns the stream's last sequence.
+func (e *benchEnv) publish(b *testing.B, msgs []*nats.Msg) uint64 {
+	b.Helper()
+	futures := make([]jetstream.PubAckFuture, 0, 4096)
+	check := func() {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				b.Fatalf("publish: %v", err)
+			case <-time.After(2 * time.Minute):
+				b.Fatal("publish: no PubAck")
+			}
+		}
+		futures = futures[:0]
+	}
+	for _, m := range msgs {
+		f, err := e.js.PublishMsgAsync(m)
+		if err != nil {
+			b.Fatalf("publish: %v", err)
+		}
+		if futures = append(futures, f); len(futures) == cap(futures) {
+			check()
+		}
+	}
+	check()
+	return e.lastSeq(b)
+}
+
+func (e *benchEnv) lastSeq(b *testing.B) uint64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := e.js.Stream(ctx, events.StreamName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s.CachedInfo().State.LastSeq
+}
+
+// ingester is one running ingest.Ingester.
+type ingester struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startIngester runs the ingester as the service does (its defaults).
+func (e *benchEnv) startIngester(b *testing.B) *ingester {
+	b.Helper()
+	st := store.New(e.rdb, store.Options{Leeway: time.Minute, MaxTokenTTL: 24 * time.Hour})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	in := ingest.New(e.js, st, ingest.Config{Durable: durable, Stream: streamConfig}, ingest.Options{Logger: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &ingester{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- in.Run(ctx) }()
+	return r
+}
+
+func (r *ingester) stop(b *testing.B) {
+	b.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		b.Fatalf("ingester: %v", err)
+	}
+}
+
+// waitCheckpoint polls Redis until the checkpoint is at least seq.
+func (e *benchEnv) waitCheckpoint(b *testing.B, seq uint64, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := e.rdb.Get(context.Background(), store.KeyCheckpoint).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			b.Fatal(err)
+		}
+		if cp, _ := strconv.ParseUint(v, 10, 64); err == nil && cp >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("checkpoint %q did not reach %d within %s", v, seq, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkIngest measures a burst of 100,000 token revocations already in
+// the stream when the service starts (Redis in sync with the stream before
+// the burst): the clock runs from the ingester's start until Redis's
+// checkpoint reaches the last one. Publishing is untimed. Baseline: a plain
+// durable pull consumer fetching and acking the same number of messages.
+func BenchmarkIngest(b *testing.B) {
+	b.Run("revocation-service", func(b *testing.B) {
+		e := newBenchEnv(b)
+		ctx := context.Background()
+		// Redis in sync with the (empty) stream: no rebuild.
+		if err := e.rdb.Set(ctx, store.KeyCheckpoint, 0, 0).Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			last := e.publish(b, tokenBodies(b, ingestEvents))
+			b.StartTimer()
+			in := e.startIngester(b)
+			e.waitCheckpoint(b, last, time.Minute)
+			b.StopTimer()
+			in.stop(b)
+		}
+		b.ReportMetric(float64(ingestEvents*b.N)/b.Elapsed().Seconds(), "revocations/s")
+	})
+	b.Run("raw-jetstream-consume", func(b *testing.B) {
+		e := newBenchEnv(b)
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := range b.N {
+			b.StopTimer()
+			first := e.lastSeq(b) + 1
+			last := e.publish(b, tokenBodies(b, ingestEvents))
+			name := "raw" + strconv.Itoa(i)
+			cons, err := e.js.CreateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+				Durable:       name,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:   first,
+				MaxAckPending: 1024,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			consumeAll(b, cons, last)
+			b.StopTimer()
+			if err := e.js.DeleteConsumer(ctx, events.StreamName, name); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(ingestEvents*b.N)/b.Elapsed().Seconds(), "revocations/s")
+	})
+}
+
+// consumeAll pulls and acks messages until the one with sequence last.
+func consumeAll(b *testing.B, cons jetstream.Consumer, last uint64) {
+	b.Helper()
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Ack(); err != nil {
+			b.Fatal(err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if md.Sequence.Stream >= last {
+			return
+		}
+	}
+}
+
+// rebuildSize is the number of events BenchmarkRebuild replays.
+func rebuildSize(b *testing.B) int {
+	b.Helper()
+	if v := os.Getenv("EVENTJWT_BENCH_REBUILD_EVENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("EVENTJWT_BENCH_REBUILD_EVENTS=%q: want a positive integer", v)
+		}
+		return n
+	}
+	return rebuildEvents
+}
+
+// BenchmarkRebuild measures the rebuild of an empty Redis from a stream of
+// 1,000,000 live token revocations: from the start of the service until it
+// writes the checkpoint. Baseline: an ordered consumer reading them all.
+func BenchmarkRebuild(b *testing.B) {
+	n := rebuildSize(b)
+	// One stream for both cases, published once (untimed).
+	e := newBenchEnv(b)
+	start := time.Now()
+	const chunk = 100_000
+	var last uint64
+	for done := 0; done < n; done += chunk {
+		last = e.publish(b, tokenBodies(b, min(chunk, n-done)))
+	}
+	b.Logf("published %d events in %s", n, time.Since(start).Round(time.Millisecond))
+
+	b.Run("revocation-service", func(b *testing.B) {
+		ctx := context.Background()
+		for range b.N {
+			b.StopTimer()
+			if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			in := e.startIngester(b)
+			e.waitCheckpoint(b, last, 5*time.Minute)
+			b.StopTimer()
+			in.stop(b)
+			_ = e.js.DeleteConsumer(ctx, events.StreamName, durable)
+			b.StartTimer()
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s")
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "revocations/s")
+	})
+	b.Run("raw-jetstream-replay", func(b *testing.B) {
+		ctx := context.Background()
+		for range b.N {
+			oc, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+				FilterSubjects: []string{events.SubjectAll},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			it, err := oc.Messages(jetstream.PullMaxMessages(256))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				m, err := it.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				md, err := m.Metadata()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if md.Sequence.Stream >= last {
+					break
+				}
+			}
+			it.Stop()
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s")
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "revocations/s")
+	})
+}
+
+// BenchmarkPublish measures one synchronous publish with its PubAck:
+// events.Publisher.Publish (encoding included) beside a raw js.Publish of
+// the same bytes.
+func BenchmarkPublish(b *testing.B) {
+	e := newBenchEnv(b)
+	now := time.Now()
+	newEvent := func() events.Event {
+		return events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: now.Add(time.Hour), Reason: "logout"}.Event(now)
+	}
+	b.Run("events-publisher", func(b *testing.B) {
+		pub := events.NewPublisher(e.js)
+		evs := make([]events.Event, b.N)
+		for i := range evs {
+			evs[i] = newEvent()
+		}
+		var lat testkit.Latencies
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := range b.N {
+			t0 := time.Now()
+			if _, err := pub.Publish(ctx, evs[i]); err != nil {
+				b.Fatal(err)
+			}
+			lat.Add(time.Since(t0))
+		}
+		b.StopTimer()
+		lat.Report(b)
+	})
+	b.Run("raw-jetstream", func(b *testing.B) {
+		msgs := make([]*nats.Msg, b.N)
+		for i := range msgs {
+			ev := newEvent()
+			body, err := events.Encode(ev)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs[i] = &nats.Msg{Subject: ev.Subject(), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{ev.ID}}}
+		}
+		var lat testkit.Latencies
+		ctx := context.Background()
+		b.ResetTimer()
+		for i := range b.N {
+			t0 := time.Now()
+			if _, err := e.js.PublishMsg(ctx, msgs[i]); err != nil {
+				b.Fatal(err)
+			}
+			lat.Add(time.Since(t0))
+		}
+		b.StopTimer()
+		lat.Report(b)
+	})
+}
