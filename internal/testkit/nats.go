@@ -26,6 +26,21 @@ type NATS struct {
 // down when the test ends.
 func StartNATS(tb testing.TB) *NATS {
 	tb.Helper()
+	return startNATS(tb, true)
+}
+
+// StartNATSBulk is StartNATS without an fsync per write (nats-server's
+// default sync interval): for benchmarks that preload a stream with a
+// million messages, which at one fsync each takes many minutes. What such
+// a benchmark measures must be reading, not durable writing; tests of
+// durability use StartNATS.
+func StartNATSBulk(tb testing.TB) *NATS {
+	tb.Helper()
+	return startNATS(tb, false)
+}
+
+func startNATS(tb testing.TB, syncAlways bool) *NATS {
+	tb.Helper()
 	n := &NATS{StoreDir: tb.TempDir()}
 	n.opts = server.Options{
 		ServerName: "testkit",
@@ -33,7 +48,7 @@ func StartNATS(tb testing.TB) *NATS {
 		Port:       server.RANDOM_PORT,
 		JetStream:  true,
 		StoreDir:   n.StoreDir,
-		SyncAlways: true,
+		SyncAlways: syncAlways,
 		NoLog:      true,
 		NoSigs:     true,
 	}
