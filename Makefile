@@ -19,6 +19,7 @@ help:
 	@echo "make fuzz   every fuzz target for FUZZTIME (10s)"
 	@echo "make vulncheck  govulncheck every module (offline database)"
 	@echo "make chaos  the full fault-injection run (minutes); writes docs/RELIABILITY.md"
+	@echo "make bench  every performance figure beside its baseline (<10 min); writes docs/PERFORMANCE.md"
 
 build:
 	$(GO) build -o bin/auth ./services/auth/cmd/auth
@@ -73,9 +74,22 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/events
 	cd services/auth && $(GO) test -run '^$$' -fuzz '^FuzzDecodeCredentials$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 
+# Every performance figure beside its baseline (docs/PERFORMANCE.md): Go
+# benchmarks of each module, outputs in $(BENCH_DIR), then the table and
+# plots. Under 10 minutes on 2 cores.
+BENCH_DIR ?= .bench
+BENCH = $(GO) test -run '^$$' -benchmem
 bench:
-	cd pkg/jwtx && $(GO) test -run '^$$' -bench . -benchmem ./...
-	cd services/revocation && $(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./internal/ingest
+	@rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)/samples
+	@set -eo pipefail; export EVENTJWT_BENCH_SAMPLES=$(CURDIR)/$(BENCH_DIR)/samples; out=$(CURDIR)/$(BENCH_DIR); \
+	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkParse|BenchmarkVerifiedCache)$$' -count 3 . | tee $$out/jwtx-parse.txt); \
+	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkValidateRedis|BenchmarkRevocationCheck|BenchmarkRedisConcurrency|BenchmarkFailClosedHung)$$' . | tee $$out/jwtx-redis.txt); \
+	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkNearCacheValidate|BenchmarkLocalRevocationState)$$' -count 3 ./nearcache | tee $$out/nearcache.txt); \
+	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart)$$' -benchtime 1x -timeout 20m ./nearcache | tee $$out/nearcache-load.txt); \
+	(cd services/revocation && $(BENCH) -bench '^(BenchmarkIngest|BenchmarkRebuild)$$' -benchtime 1x -timeout 20m ./internal/ingest | tee $$out/ingest.txt); \
+	(cd services/revocation && $(BENCH) -bench '^BenchmarkPublish$$' -benchtime 2000x ./internal/ingest | tee $$out/publish.txt); \
+	(cd tests/integration && $(BENCH) -bench '^BenchmarkLogout$$' -benchtime 1x -timeout 10m . | tee $$out/logout.txt)
+	$(GO) run ./tools/benchreport -in $(BENCH_DIR) -doc docs/PERFORMANCE.md -plots docs/perf -machine "$$(scripts/machine)"
 
 clean:
 	rm -rf bin .run
