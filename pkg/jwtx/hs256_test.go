@@ -2,9 +2,6 @@ package jwtx_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -18,16 +15,8 @@ import (
 // hsSecret is the shared secret of the HS256 tests.
 var hsSecret = []byte("0123456789abcdef0123456789abcdef-hs256-test")
 
-// hsToken re-signs the payload of the EdDSA token tok with HS256 under kid
-// and secret.
-func hsToken(tok, kid string, secret []byte) string {
-	enc := base64.RawURLEncoding
-	hdr := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt","kid":"` + kid + `"}`))
-	input := hdr + "." + strings.Split(tok, ".")[1]
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(input))
-	return input + "." + enc.EncodeToString(mac.Sum(nil))
-}
+// hsToken re-signs the payload of the EdDSA token tok with HS256.
+func hsToken(tok, kid string, secret []byte) string { return jwtxtest.ResignHS256(tok, kid, secret) }
 
 // hsValidator accepts the Kit's EdDSA tokens and HS256 tokens under kid
 // "hs1" signed with hsSecret.

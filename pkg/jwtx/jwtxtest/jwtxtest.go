@@ -10,8 +10,11 @@ package jwtxtest
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +133,20 @@ func (k *Kit) SignRaw(header, payload string) string {
 	enc := base64.RawURLEncoding
 	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
 	return input + "." + enc.EncodeToString(ed25519.Sign(k.Key, []byte(input)))
+}
+
+// ResignHS256 returns token's payload signed with HS256 under kid and
+// secret, with the header an HS256 issuer would send: for validators
+// configured with jwtx.Config.HMACKeys.
+func ResignHS256(token, kid string, secret []byte) string {
+	enc := base64.RawURLEncoding
+	hdr := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt","kid":"` + kid + `"}`))
+	payload := token
+	if _, rest, ok := strings.Cut(token, "."); ok {
+		payload, _, _ = strings.Cut(rest, ".")
+	}
+	input := hdr + "." + payload
+	mac := hmac.New(sha256.New, secret)
+	_, _ = mac.Write([]byte(input))
+	return input + "." + enc.EncodeToString(mac.Sum(nil))
 }
