@@ -84,33 +84,11 @@ func tokenBodies(b *testing.B, n int) []*nats.Msg {
 	return msgs
 }
 
-// publish stores msgs with asynchronous publishes (a window of 4096 in
-// flight) and returns the stream's last sequence.
+// publish stores msgs (testkit.PublishAsync) and returns the stream's
+// last sequence.
 func (e *benchEnv) publish(b *testing.B, msgs []*nats.Msg) uint64 {
 	b.Helper()
-	futures := make([]jetstream.PubAckFuture, 0, 4096)
-	check := func() {
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				b.Fatalf("publish: %v", err)
-			case <-time.After(2 * time.Minute):
-				b.Fatal("publish: no PubAck")
-			}
-		}
-		futures = futures[:0]
-	}
-	for _, m := range msgs {
-		f, err := e.js.PublishMsgAsync(m)
-		if err != nil {
-			b.Fatalf("publish: %v", err)
-		}
-		if futures = append(futures, f); len(futures) == cap(futures) {
-			check()
-		}
-	}
-	check()
+	testkit.PublishAsync(b, e.js, msgs)
 	return e.lastSeq(b)
 }
 
