@@ -1,0 +1,223 @@
+package nearcache
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+)
+
+// uuidKey is a UUID in binary form: 16 bytes, no pointer, so the maps
+// below are never scanned by the garbage collector.
+type uuidKey [16]byte
+
+// userEntry is a user's token version and when it stops protecting
+// anything (Unix seconds, rounded up).
+type userEntry struct {
+	version int64
+	exp     uint32
+}
+
+// state is one materialised view of the stream: the same content as the
+// Redis keys token_blacklist:{jti} and user_token_version:{user_id}, with
+// the same expiry rules (see rules), in memory. It is safe for concurrent
+// use.
+type state struct {
+	mu     sync.RWMutex
+	tokens map[uuidKey]uint32 // jti -> expiry, Unix seconds rounded up
+	users  map[uuidKey]userEntry
+}
+
+// newState returns an empty state sized for about n events.
+func newState(n uint64) *state {
+	n = min(n, 1<<26) // a hint, not a promise: bound a corrupt count
+	return &state{
+		tokens: make(map[uuidKey]uint32, n),
+		users:  make(map[uuidKey]userEntry, n/64),
+	}
+}
+
+// rules are the expiry rules of the revocation service
+// (services/revocation/internal/store), which a validator must mirror so
+// that a near-cache and Redis give the same answers.
+type rules struct {
+	leeway      time.Duration // REVOCATION_LEEWAY, added to every expiry
+	maxTokenTTL time.Duration // REVOCATION_MAX_TOKEN_TTL, user events without expires_at
+}
+
+// expiry returns when the key ev sets expires (Unix milliseconds), exactly
+// as the revocation service computes its PXAT.
+func (r rules) expiry(ev events.Event) int64 {
+	if ev.Type == events.TypeTokenRevoked {
+		return ev.ExpiresAt.Add(r.leeway).UnixMilli()
+	}
+	at := ev.ExpiresAt
+	if at.IsZero() {
+		at = ev.OccurredAt.Add(r.maxTokenTTL)
+	}
+	return at.Add(r.leeway).UnixMilli()
+}
+
+// ceilSeconds converts Unix milliseconds to Unix seconds, rounded up, so
+// that an entry never expires before the Redis key would; saturated to the
+// uint32 range (the year 2106).
+func ceilSeconds(ms int64) uint32 {
+	s := ms / 1000
+	if ms%1000 > 0 {
+		s++
+	}
+	return uint32(min(max(s, 0), math.MaxUint32))
+}
+
+// apply applies one valid event at time nowMS (Unix milliseconds) and
+// reports whether it changed anything. Like the revocation service's
+// script:
+//   - an event whose expiry has passed is skipped;
+//   - a token is added once, never extended (SET NX);
+//   - a user version is only ever raised; an equal version only moves the
+//     expiry later, never earlier; a lower one changes nothing.
+//
+// An entry whose expiry has passed counts as absent, as the expired Redis
+// key would, even before the sweep removes it.
+func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
+	expMS := r.expiry(ev)
+	if expMS <= nowMS {
+		return false
+	}
+	exp := ceilSeconds(expMS)
+	nowSec := nowMS / 1000
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.Type {
+	case events.TypeTokenRevoked:
+		k, ok := parseUUID(ev.JTI)
+		if !ok {
+			return false
+		}
+		if cur, ok := s.tokens[k]; ok && int64(cur) > nowSec {
+			return false
+		}
+		s.tokens[k] = exp
+		return true
+	case events.TypeUserTokensRevoked:
+		k, ok := parseUUID(ev.UserID)
+		if !ok {
+			return false
+		}
+		cur, ok := s.users[k]
+		switch {
+		case !ok || int64(cur.exp) <= nowSec || ev.Version > cur.version:
+			s.users[k] = userEntry{version: ev.Version, exp: exp}
+		case ev.Version == cur.version && exp > cur.exp:
+			s.users[k] = userEntry{version: cur.version, exp: exp}
+		default:
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// lookup returns whether jti is revoked (false when hasJTI is false) and
+// the version of user. It does not allocate. Entries past their expiry but
+// not yet swept still count: the answer can only be stricter than Redis's,
+// and a token past its expiry fails the claim check anyway.
+func (s *state) lookup(jti uuidKey, hasJTI bool, user uuidKey) (revoked bool, version int64) {
+	s.mu.RLock()
+	if hasJTI {
+		_, revoked = s.tokens[jti]
+	}
+	version = s.users[user].version
+	s.mu.RUnlock()
+	return revoked, version
+}
+
+// sweepChunk bounds the entries one sweep step visits holding the lock.
+const sweepChunk = 16 << 10
+
+// sweep removes the entries whose expiry is at or before nowSec and
+// returns how many it removed. It holds the write lock for at most
+// sweepChunk entries at a time; each step starts at a random position of
+// the map (Go's iteration order), so on maps larger than a chunk an
+// expired entry may survive one sweep and go at a later one.
+func (s *state) sweep(nowSec int64) int {
+	return sweepMap(&s.mu, s.tokens, nowSec, func(e uint32) uint32 { return e }) +
+		sweepMap(&s.mu, s.users, nowSec, func(e userEntry) uint32 { return e.exp })
+}
+
+// sweepMap sweeps m in steps of at most sweepChunk entries under mu, until
+// it has visited as many entries as m held at the start.
+func sweepMap[V any](mu *sync.RWMutex, m map[uuidKey]V, nowSec int64, exp func(V) uint32) (removed int) {
+	mu.RLock()
+	size := len(m)
+	mu.RUnlock()
+	for visited := 0; visited < size; {
+		n, r, whole := sweepStep(mu, m, nowSec, exp)
+		visited += n
+		removed += r
+		if whole {
+			break
+		}
+	}
+	return removed
+}
+
+// sweepStep visits at most sweepChunk entries of m holding mu; whole
+// reports whether it saw the entire map.
+func sweepStep[V any](mu *sync.RWMutex, m map[uuidKey]V, nowSec int64, exp func(V) uint32) (visited, removed int, whole bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range m {
+		if visited == sweepChunk {
+			return visited, removed, false
+		}
+		visited++
+		if int64(exp(v)) <= nowSec {
+			delete(m, k)
+			removed++
+		}
+	}
+	return visited, removed, true
+}
+
+// counts returns the number of token and user entries.
+func (s *state) counts() (tokens, users int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.tokens), len(s.users)
+}
+
+// parseUUID parses a canonical lower-case UUID (as events.IsUUID and
+// jwtx.IsUUID require) without allocating.
+func parseUUID(s string) (u uuidKey, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		switch i {
+		case 8, 13, 18, 23:
+			i++
+			continue
+		}
+		hi, lo := unhex(s[i]), unhex(s[i+1])
+		if hi > 15 || lo > 15 {
+			return uuidKey{}, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
+}

@@ -1,0 +1,364 @@
+package nearcache
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+)
+
+// The revocation service's defaults, as in services/revocation's store
+// tests.
+const (
+	leeway      = time.Minute
+	maxTokenTTL = 24 * time.Hour
+)
+
+var testRules = rules{leeway: leeway, maxTokenTTL: maxTokenTTL}
+
+// now is a fixed instant with a millisecond part, so rounding shows.
+var now = time.Date(2026, 11, 26, 12, 0, 0, 250e6, time.UTC)
+
+func tokenEvent(exp time.Time) events.Event {
+	return events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: exp}.Event(now)
+}
+
+func userEvent(id string, version int64, exp time.Time) events.Event {
+	return events.UserTokensRevoked{UserID: id, Version: version, ExpiresAt: exp}.Event(now)
+}
+
+func key(t *testing.T, s string) uuidKey {
+	t.Helper()
+	k, ok := parseUUID(s)
+	if !ok {
+		t.Fatalf("parseUUID(%q) failed", s)
+	}
+	return k
+}
+
+// redisExpiry is the expiry the revocation service's script would give the
+// key, rounded up to the second as the Cache keeps it.
+func redisExpiry(t time.Time) uint32 { return ceilSeconds(t.Add(leeway).UnixMilli()) }
+
+func TestParseUUID(t *testing.T) {
+	id := uuid.New()
+	got, ok := parseUUID(id.String())
+	if !ok || got != uuidKey(id) {
+		t.Fatalf("parseUUID(%s) = %x, %v", id, got, ok)
+	}
+	for name, s := range map[string]string{
+		"Empty":     "",
+		"UpperCase": strings.ToUpper(id.String()),
+		"NoDashes":  strings.ReplaceAll(id.String(), "-", "") + "....",
+		"NotHex":    "g" + id.String()[1:],
+		"Short":     id.String()[:35],
+		"Braces":    "{" + id.String()[1:35] + "}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := parseUUID(s); ok {
+				t.Fatalf("parseUUID(%q) accepted", s)
+			}
+		})
+	}
+}
+
+// TestRulesMatchRevocationService replays the cases of the revocation
+// service's store tests (TestApplyIdempotent, TestApplySkipsExpired)
+// against the in-memory state.
+func TestRulesMatchRevocationService(t *testing.T) {
+	nowMS := now.UnixMilli()
+	t.Run("TokenExpiresAtExpPlusLeeway", func(t *testing.T) {
+		s := newState(0)
+		tok := tokenEvent(now.Add(10 * time.Minute))
+		if !s.apply(testRules, tok, nowMS) {
+			t.Fatal("token not applied")
+		}
+		if got := s.tokens[key(t, tok.JTI)]; got != redisExpiry(tok.ExpiresAt) {
+			t.Fatalf("expiry %d, want %d", got, redisExpiry(tok.ExpiresAt))
+		}
+	})
+	t.Run("TokenNeverExtended", func(t *testing.T) {
+		s := newState(0)
+		tok := tokenEvent(now.Add(10 * time.Minute))
+		later := tok
+		later.ExpiresAt = tok.ExpiresAt.Add(time.Hour)
+		s.apply(testRules, tok, nowMS)
+		s.apply(testRules, later, nowMS)
+		s.apply(testRules, tok, nowMS)
+		if got := s.tokens[key(t, tok.JTI)]; got != redisExpiry(tok.ExpiresAt) {
+			t.Fatalf("expiry moved to %d", got)
+		}
+	})
+	t.Run("UserVersionOnlyRaised", func(t *testing.T) {
+		s := newState(0)
+		id := uuid.NewString()
+		v5 := userEvent(id, 5, now.Add(20*time.Minute))
+		v4 := userEvent(id, 4, now.Add(30*time.Minute))
+		s.apply(testRules, v5, nowMS)
+		s.apply(testRules, v4, nowMS)
+		if got := s.users[key(t, id)]; got != (userEntry{5, redisExpiry(v5.ExpiresAt)}) {
+			t.Fatalf("after 5, 4: %+v, want version 5 with event 5's expiry", got)
+		}
+		v6 := userEvent(id, 6, now.Add(5*time.Minute))
+		s.apply(testRules, v6, nowMS)
+		if got := s.users[key(t, id)]; got != (userEntry{6, redisExpiry(v6.ExpiresAt)}) {
+			t.Fatalf("after 6: %+v, want version 6 with event 6's (earlier) expiry", got)
+		}
+	})
+	t.Run("EqualVersionKeepsLaterExpiry", func(t *testing.T) {
+		s := newState(0)
+		id := uuid.NewString()
+		first := userEvent(id, 3, now.Add(10*time.Minute))
+		again := userEvent(id, 3, now.Add(40*time.Minute))
+		s.apply(testRules, again, nowMS)
+		s.apply(testRules, first, nowMS)
+		if got := s.users[key(t, id)]; got != (userEntry{3, redisExpiry(again.ExpiresAt)}) {
+			t.Fatalf("%+v, want the later expiry", got)
+		}
+		s2 := newState(0)
+		s2.apply(testRules, first, nowMS)
+		s2.apply(testRules, again, nowMS)
+		if got := s2.users[key(t, id)]; got != (userEntry{3, redisExpiry(again.ExpiresAt)}) {
+			t.Fatalf("in order: %+v, want the later expiry", got)
+		}
+	})
+	t.Run("UserWithoutExpiresAtUsesMaxTokenTTL", func(t *testing.T) {
+		s := newState(0)
+		ev := userEvent(uuid.NewString(), 2, time.Time{})
+		s.apply(testRules, ev, nowMS)
+		if got, want := s.users[key(t, ev.UserID)].exp, redisExpiry(ev.OccurredAt.Add(maxTokenTTL)); got != want {
+			t.Fatalf("expiry %d, want occurred_at + max token TTL + leeway = %d", got, want)
+		}
+	})
+	t.Run("SkipsExpired", func(t *testing.T) {
+		s := newState(0)
+		if s.apply(testRules, tokenEvent(now.Add(-2*time.Hour)), nowMS) ||
+			s.apply(testRules, userEvent(uuid.NewString(), 2, now.Add(-2*time.Hour)), nowMS) {
+			t.Fatal("expired event applied")
+		}
+		// Expiring exactly now is expired too (Redis: PXAT <= now).
+		if s.apply(testRules, tokenEvent(now.Add(-leeway)), nowMS) {
+			t.Fatal("event expiring now applied")
+		}
+		if tokens, users := s.counts(); tokens+users != 0 {
+			t.Fatalf("%d tokens, %d users, want none", tokens, users)
+		}
+	})
+	t.Run("ExpiredEntryCountsAsAbsent", func(t *testing.T) {
+		// In Redis the expired key is gone: a lower version is set again.
+		s := newState(0)
+		id := uuid.NewString()
+		s.apply(testRules, userEvent(id, 7, now.Add(time.Minute)), nowMS)
+		later := now.Add(10 * time.Minute)
+		v2 := userEvent(id, 2, later.Add(time.Hour))
+		if !s.apply(testRules, v2, later.UnixMilli()) || s.users[key(t, id)].version != 2 {
+			t.Fatalf("%+v, want version 2 after 7 expired", s.users[key(t, id)])
+		}
+	})
+}
+
+func TestLookup(t *testing.T) {
+	s := newState(0)
+	tok := tokenEvent(now.Add(time.Hour))
+	user := userEvent(tok.UserID, 4, now.Add(time.Hour))
+	s.apply(testRules, tok, now.UnixMilli())
+	s.apply(testRules, user, now.UnixMilli())
+	if revoked, v := s.lookup(key(t, tok.JTI), true, key(t, tok.UserID)); !revoked || v != 4 {
+		t.Fatalf("lookup = %v, %d; want revoked, version 4", revoked, v)
+	}
+	if revoked, v := s.lookup(uuidKey{}, false, key(t, uuid.NewString())); revoked || v != 0 {
+		t.Fatalf("unknown = %v, %d", revoked, v)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	s := newState(0)
+	n := 3*sweepChunk + 7 // several steps
+	for i := range n {
+		s.apply(testRules, tokenEvent(now.Add(time.Duration(i%2+1)*time.Hour)), now.UnixMilli())
+	}
+	s.apply(testRules, userEvent(uuid.NewString(), 1, now.Add(time.Hour)), now.UnixMilli())
+	s.apply(testRules, userEvent(uuid.NewString(), 1, now.Add(2*time.Hour)), now.UnixMilli())
+	if removed := s.sweep(now.Unix()); removed != 0 {
+		t.Fatalf("sweep at now removed %d", removed)
+	}
+	// Past the first hour + leeway: half the tokens and one user go. With
+	// several steps, an entry may survive one sweep; a few sweeps get all.
+	at := now.Add(time.Hour + leeway + time.Second).Unix()
+	removed := 0
+	for range 10 {
+		removed += s.sweep(at)
+	}
+	if want := (n+1)/2 + 1; removed != want {
+		t.Fatalf("removed %d, want %d", removed, want)
+	}
+	if tokens, users := s.counts(); tokens != n/2 || users != 1 {
+		t.Fatalf("left %d tokens, %d users", tokens, users)
+	}
+}
+
+// fakeJS satisfies jetstream.JetStream for tests that never reach it.
+type fakeJS struct{ jetstream.JetStream }
+
+func newUnstarted(t *testing.T, cfg Config) *Cache {
+	t.Helper()
+	cfg.JetStream = fakeJS{}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestStep feeds sequences to a follower: jumps are tolerated during the
+// replay, and once following a jump or a step back ends it.
+func TestStep(t *testing.T) {
+	body := func(ev events.Event) (string, []byte) {
+		b, err := events.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.Subject(), b
+	}
+	clock := func() time.Time { return now }
+	newFollower := func(c *Cache, until uint64) *follower {
+		return &follower{c: c, st: newState(0), until: until, at: now.UnixNano(), errc: make(chan error, 1)}
+	}
+	t.Run("ReplayToleratesJumps", func(t *testing.T) {
+		c := newUnstarted(t, Config{Now: clock})
+		f := newFollower(c, 9)
+		for _, seq := range []uint64{3, 4, 7} {
+			subj, b := body(tokenEvent(now.Add(time.Hour)))
+			if err := f.step(seq, 9-seq, subj, b); err != nil {
+				t.Fatalf("seq %d: %v", seq, err)
+			}
+		}
+		if f.isFollowing() || c.isReady() {
+			t.Fatal("following before reaching the last sequence")
+		}
+		subj, b := body(tokenEvent(now.Add(time.Hour)))
+		if err := f.step(9, 0, subj, b); err != nil {
+			t.Fatal(err)
+		}
+		if !f.isFollowing() || !c.isReady() || c.AppliedSequence() != 9 {
+			t.Fatalf("following %v, ready %v, applied %d", f.isFollowing(), c.isReady(), c.AppliedSequence())
+		}
+		if tokens, _ := c.Entries(); tokens != 4 {
+			t.Fatalf("%d tokens, want 4", tokens)
+		}
+		if err := f.step(10, 0, subj, b); err != nil {
+			t.Fatalf("next sequence: %v", err)
+		}
+		if err := f.step(12, 0, subj, b); err == nil || !strings.Contains(err.Error(), "jumped") {
+			t.Fatalf("jump while following = %v, want a gap", err)
+		}
+		if got := counterValue(t, c.metrics.gaps); got != 1 {
+			t.Fatalf("gaps = %v", got)
+		}
+	})
+	t.Run("TailDeletedCatchesUpOnNoPending", func(t *testing.T) {
+		c := newUnstarted(t, Config{Now: clock})
+		f := newFollower(c, 20)
+		subj, b := body(tokenEvent(now.Add(time.Hour)))
+		if err := f.step(5, 0, subj, b); err != nil {
+			t.Fatal(err)
+		}
+		if !f.isFollowing() || c.AppliedSequence() != 20 {
+			t.Fatalf("following %v, applied %d; want caught up at 20", f.isFollowing(), c.AppliedSequence())
+		}
+	})
+	t.Run("BackwardsIsAnError", func(t *testing.T) {
+		c := newUnstarted(t, Config{Now: clock})
+		f := newFollower(c, 2)
+		subj, b := body(tokenEvent(now.Add(time.Hour)))
+		_ = f.step(2, 0, subj, b)
+		if err := f.step(1, 0, subj, b); err == nil {
+			t.Fatal("sequence going backwards accepted")
+		}
+	})
+	t.Run("InvalidDropped", func(t *testing.T) {
+		c := newUnstarted(t, Config{Now: clock})
+		f := newFollower(c, 3)
+		subj, b := body(tokenEvent(now.Add(time.Hour)))
+		for seq, m := range map[uint64][2]string{
+			1: {subj, "{not json"},
+			2: {"revocation.token." + uuid.NewString(), string(b)}, // subject mismatch
+		} {
+			if err := f.step(seq, 3-seq, m[0], []byte(m[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := counterValue(t, c.metrics.invalid); got != 2 {
+			t.Fatalf("invalid = %v, want 2", got)
+		}
+		if tokens, users := f.st.counts(); tokens+users != 0 {
+			t.Fatal("invalid event applied")
+		}
+	})
+}
+
+// TestFreshness drives the freshness bookkeeping: a probe proves the view
+// fresh as of when it was sent, at once or when the sequence it saw is
+// applied, and a replay forgets it.
+func TestFreshness(t *testing.T) {
+	clock := now
+	c := newUnstarted(t, Config{Now: func() time.Time { return clock }, MaxStaleness: time.Second})
+	id, user := uuid.NewString(), uuid.NewString()
+	if _, ok := c.LocalRevocationState(id, user); ok {
+		t.Fatal("answered before ready")
+	}
+	c.install(newState(0), 5, clock.UnixNano(), time.Time{})
+	if _, ok := c.LocalRevocationState(id, user); !ok {
+		t.Fatal("not answering once installed")
+	}
+	clock = clock.Add(time.Second + time.Millisecond)
+	if _, ok := c.LocalRevocationState(id, user); ok {
+		t.Fatal("answered beyond MaxStaleness")
+	}
+	// A probe at a time the stream was at 7: fresh once 7 is applied.
+	c.probed(c.gen, clock.UnixNano(), 7)
+	if _, ok := c.LocalRevocationState(id, user); ok {
+		t.Fatal("fresh before applying the probed sequence")
+	}
+	c.advanced(6)
+	if _, ok := c.LocalRevocationState(id, user); ok {
+		t.Fatal("fresh at 6 of 7")
+	}
+	c.advanced(7)
+	if _, ok := c.LocalRevocationState(id, user); !ok {
+		t.Fatal("not fresh after applying the probed sequence")
+	}
+	// A probe of an older generation does not count.
+	gen := c.gen
+	c.invalidate()
+	c.install(newState(0), 7, clock.UnixNano(), time.Time{})
+	clock = clock.Add(2 * time.Second)
+	c.probed(gen, clock.UnixNano(), 7)
+	if _, ok := c.LocalRevocationState(id, user); ok {
+		t.Fatal("a probe from before the replay made the view fresh")
+	}
+	c.probed(c.gen, clock.UnixNano(), 7)
+	if _, ok := c.LocalRevocationState(id, user); !ok {
+		t.Fatal("a current probe did not make the view fresh")
+	}
+}
+
+func TestLocalRevocationStateDoesNotAllocate(t *testing.T) {
+	c := newUnstarted(t, Config{})
+	s := newState(0)
+	tok := tokenEvent(time.Now().Add(time.Hour))
+	s.apply(testRules, tok, time.Now().UnixMilli())
+	c.install(s, 1, time.Now().UnixNano(), time.Time{})
+	allocs := testing.AllocsPerRun(1000, func() {
+		if st, ok := c.LocalRevocationState(tok.JTI, tok.UserID); !ok || !st.TokenRevoked {
+			t.Fatal("revoked token not found")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("LocalRevocationState allocates %v times per call", allocs)
+	}
+}
