@@ -115,6 +115,8 @@ func renderTable(res results) (string, int) {
 			}
 		}
 		switch {
+		case r.Ok == nil: // reported beside the targets, no target of its own
+			met = "—"
 		case !okO:
 			missed++
 		case r.Ok(o, bv):
