@@ -24,14 +24,26 @@ func parseBench(r io.Reader) (results, error) {
 	all := map[string]map[string][]float64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	// pending is a benchmark whose name line was cut by a log line the
+	// benchmark wrote; its figures follow on a line of their own.
+	pending := ""
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if len(f) > 0 && strings.HasPrefix(f[0], "Benchmark") {
+			if _, err := strconv.Atoi(field(f, 1)); err != nil {
+				pending = f[0]
+				continue
+			}
+		} else if _, err := strconv.Atoi(field(f, 0)); err == nil && pending != "" && len(f)%2 == 1 {
+			f = append([]string{pending}, f...)
+		}
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
 			continue
 		}
 		if _, err := strconv.Atoi(f[1]); err != nil {
 			continue
 		}
+		pending = ""
 		name := procsSuffix.ReplaceAllString(f[0], "")
 		if all[name] == nil {
 			all[name] = map[string][]float64{}
@@ -55,6 +67,14 @@ func parseBench(r io.Reader) (results, error) {
 		}
 	}
 	return out, nil
+}
+
+// field returns f[i], or "" past its end.
+func field(f []string, i int) string {
+	if i < len(f) {
+		return f[i]
+	}
+	return ""
 }
 
 func median(vs []float64) float64 {
