@@ -33,6 +33,15 @@ func (b batch) events() []events.Event {
 	return evs
 }
 
+// bodies returns the message body of each event, in the order of events.
+func (b batch) bodies() [][]byte {
+	out := make([][]byte, len(b.items))
+	for i, it := range b.items {
+		out[i] = it.msg.Data()
+	}
+	return out
+}
+
 func (b batch) seqs() []uint64 {
 	seqs := make([]uint64, len(b.items))
 	for i, it := range b.items {

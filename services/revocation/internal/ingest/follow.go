@@ -114,6 +114,7 @@ func (in *Ingester) processDurable(ctx context.Context, msgs []jetstream.Msg) er
 	res, err := in.write(ctx, store.Batch{
 		Mode:          store.Normal,
 		Events:        b.events(),
+		Bodies:        b.bodies(),
 		MaxSeq:        b.maxSeq,
 		MinCheckpoint: in.lastWritten.Load(),
 	}, b.items)

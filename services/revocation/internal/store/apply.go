@@ -38,6 +38,11 @@ type Batch struct {
 	// Events are applied in order. Invalid events must be filtered out
 	// before; expired ones are skipped here.
 	Events []events.Event
+	// Bodies, when set, holds the message body each event was decoded
+	// from (Bodies[i] for Events[i]): a revoked token's key then stores
+	// those bytes, the event's JSON as published, instead of encoding the
+	// event again (a fifth of the ingest's CPU).
+	Bodies [][]byte
 	// MaxSeq is the highest stream sequence the batch covers (Normal).
 	MaxSeq uint64
 	// MinCheckpoint is the checkpoint this process last wrote (Normal).
@@ -79,8 +84,15 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	} else {
 		args[1], args[2], args[3] = strconv.FormatUint(b.MinCheckpoint, 10), strconv.FormatUint(b.MaxSeq, 10), 0
 	}
-	for _, ev := range b.Events {
-		w, err := s.writeFor(ev)
+	if b.Bodies != nil && len(b.Bodies) != len(b.Events) {
+		return res, fmt.Errorf("store: %d bodies for %d events", len(b.Bodies), len(b.Events))
+	}
+	for i, ev := range b.Events {
+		var body []byte
+		if b.Bodies != nil {
+			body = b.Bodies[i]
+		}
+		w, err := s.writeFor(ev, body)
 		if err != nil {
 			return res, err
 		}
@@ -119,18 +131,21 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	}
 }
 
-// writeFor returns the key an event sets, its value and its absolute expiry.
-func (s *Store) writeFor(ev events.Event) (write, error) {
+// writeFor returns the key an event sets, its value and its absolute
+// expiry; body is the event's JSON as received, or nil.
+func (s *Store) writeFor(ev events.Event, body []byte) (write, error) {
 	switch ev.Type {
 	case events.TypeTokenRevoked:
-		// Not events.Encode: the events were validated when decoded, and
-		// validating each one again cost a tenth of the ingest's CPU.
-		if ev.SchemaVersion == 0 {
-			ev.SchemaVersion = events.SchemaVersion
-		}
-		body, err := json.Marshal(ev)
-		if err != nil {
-			return write{}, fmt.Errorf("store: encode event %s: %w", ev.ID, err)
+		if body == nil {
+			// Not events.Encode: the events were validated when decoded,
+			// and validating each one again cost a tenth of the ingest's CPU.
+			if ev.SchemaVersion == 0 {
+				ev.SchemaVersion = events.SchemaVersion
+			}
+			var err error
+			if body, err = json.Marshal(ev); err != nil {
+				return write{}, fmt.Errorf("store: encode event %s: %w", ev.ID, err)
+			}
 		}
 		return write{
 			key:   KeyPrefixTokenBlacklist + ev.JTI,

@@ -363,3 +363,28 @@ func TestApplyNonCanonicalStoredValues(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyStoresBodiesAsReceived(t *testing.T) {
+	f := newFixture(t)
+	f.setCheckpoint(t, "1")
+	tok := f.token(f.now.Add(10 * time.Minute))
+	body, err := events.Encode(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As published by another producer: same event, other spacing.
+	received := append([]byte(" "), body...)
+	user := f.user(uuid.NewString(), 2, f.now.Add(time.Hour))
+	if _, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{tok, user}, Bodies: [][]byte{received, nil}, MaxSeq: 2, MinCheckpoint: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.get(t, store.KeyPrefixTokenBlacklist+tok.JTI); got != string(received) {
+		t.Fatalf("blacklist value = %q, want the body as received %q", got, received)
+	}
+	if v, _ := f.get(t, store.KeyPrefixUserTokenVersion+user.UserID); v != "2" {
+		t.Fatalf("user version = %q, want 2", v)
+	}
+	if _, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{tok}, Bodies: [][]byte{body, body}, MaxSeq: 3, MinCheckpoint: 2}); err == nil {
+		t.Fatal("two bodies for one event accepted")
+	}
+}
