@@ -44,6 +44,7 @@ var inboxPrefix = map[string]string{
 	"auth":       "_INBOX_auth",
 	"revocation": "_INBOX_revocation",
 	"chat":       "_INBOX_chat",
+	"nearcache":  "_INBOX_nearcache",
 }
 
 // natsServer is an embedded nats-server running a configuration file.

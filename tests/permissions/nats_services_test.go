@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx/nearcache"
 )
 
 // publish stores ev through c (the auth identity) and waits for the PubAck.
@@ -232,6 +233,69 @@ func TestNATSMicroserviceIdentity(t *testing.T) {
 		chat.refusedPublish(t, "$JS.ACK.REVOCATIONS.revocation.1.1.1.1.0")
 		for _, subj := range []string{"revocation.>", "_INBOX_revocation.>", events.SubjectApplied} {
 			chat.refusedSubscribe(t, subj)
+		}
+	})
+}
+
+func TestNATSNearCacheIdentity(t *testing.T) {
+	n := startNATS(t, natsConf(t), nil)
+	admin, auth, nc := n.connect(t, "admin"), n.connect(t, "auth"), n.connect(t, "nearcache")
+	setupJetStream(t, admin)
+	ctx := t.Context()
+
+	t.Run("OKReplaysAndFollows", func(t *testing.T) {
+		before := tokenRevoked()
+		publish(t, auth, before)
+		c, err := nearcache.New(nearcache.Config{JetStream: nc.JS, ProbeInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Close() }()
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := c.WaitReady(wctx); err != nil {
+			t.Fatal(err)
+		}
+		after := tokenRevoked()
+		if err := c.WaitApplied(wctx, publish(t, auth, after)); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range []events.Event{before, after} {
+			if st, ok := c.LocalRevocationState(ev.JTI, ev.UserID); !ok || !st.TokenRevoked {
+				t.Fatalf("near-cache under its identity: %s = %+v, %v; want revoked", ev.JTI, st, ok)
+			}
+		}
+		// Freshness probes keep working under the identity.
+		testkit.Eventually(t, 5*time.Second, "view proven fresh by a probe", func() bool {
+			s, ok := c.Staleness()
+			return ok && s < time.Second
+		})
+	})
+	t.Run("ErrForgesRevocationsOrAnnouncements", func(t *testing.T) {
+		nc.refusedPublish(t, "revocation.token."+uuid.NewString())
+		nc.refusedPublish(t, "revocation.user."+uuid.NewString())
+		nc.refusedPublish(t, events.SubjectApplied)
+	})
+	t.Run("ErrUnrevokes", func(t *testing.T) {
+		before := streamMsgs(t, admin)
+		for _, subj := range managementSubjects {
+			nc.refusedCall(t, subj, request(nc, subj))
+		}
+		if got := streamMsgs(t, admin); got != before || !consumerExists(t, admin, "chat") {
+			t.Fatalf("stream holds %d messages (had %d), or the consumer is gone", got, before)
+		}
+	})
+	t.Run("ErrStealsFromDurables", func(t *testing.T) {
+		for _, d := range []string{"revocation", "chat"} {
+			subj := "$JS.API.CONSUMER.MSG.NEXT.REVOCATIONS." + d
+			nc.refusedCall(t, subj, request(nc, subj))
+			nc.refusedPublish(t, "$JS.ACK.REVOCATIONS."+d+".1.1.1.1.0")
+		}
+		for _, subj := range []string{"revocation.>", "_INBOX_revocation.>", "_INBOX_chat.>", events.SubjectApplied} {
+			nc.refusedSubscribe(t, subj)
 		}
 	})
 }
