@@ -284,10 +284,11 @@ func TestStep(t *testing.T) {
 		c := newUnstarted(t, Config{Now: clock})
 		f := newFollower(c, 3)
 		subj, b := body(tokenEvent(now.Add(time.Hour)))
-		for seq, m := range map[uint64][2]string{
-			1: {subj, "{not json"},
-			2: {"revocation.token." + uuid.NewString(), string(b)}, // subject mismatch
+		for i, m := range [][2]string{ // in stream order: a map's order is random
+			{subj, "{not json"},
+			{"revocation.token." + uuid.NewString(), string(b)}, // subject mismatch
 		} {
+			seq := uint64(i + 1)
 			if err := f.step(seq, 3-seq, m[0], []byte(m[1])); err != nil {
 				t.Fatal(err)
 			}
