@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -41,4 +42,34 @@ func PublishAsync(tb testing.TB, js jetstream.JetStream, msgs []*nats.Msg) {
 		}
 	}
 	check()
+}
+
+// ReadAll reads stream with a raw ordered consumer until it has the
+// message at sequence last: the baseline of benchmarks that replay a
+// stream.
+func ReadAll(tb testing.TB, js jetstream.JetStream, stream string, last uint64) {
+	tb.Helper()
+	ctx := context.Background()
+	oc, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		tb.Fatalf("testkit: ordered consumer: %v", err)
+	}
+	it, err := oc.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		tb.Fatalf("testkit: messages: %v", err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			tb.Fatalf("testkit: next message: %v", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			tb.Fatalf("testkit: metadata: %v", err)
+		}
+		if md.Sequence.Stream >= last {
+			return
+		}
+	}
 }

@@ -21,6 +21,34 @@ import (
 // benchStream is the production stream configuration.
 var benchStream = events.StreamConfig{MinMaxAge: 24 * time.Hour, MaxAge: events.DefaultMaxAge}
 
+// withStream returns a JetStream client of nt with the production stream
+// created.
+func withStream(tb testing.TB, nt *testkit.NATS) jetstream.JetStream {
+	tb.Helper()
+	js := nt.JetStream(tb)
+	if _, err := events.EnsureStream(context.Background(), js, benchStream); err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// revocationMsgs returns n TokenRevoked events as messages, with the jti
+// and user of the last one.
+func revocationMsgs(tb testing.TB, n int) (msgs []*nats.Msg, jti, user string) {
+	tb.Helper()
+	msgs = make([]*nats.Msg, n)
+	for i := range msgs {
+		var ev events.Event
+		ev, jti, user = revokeEvent()
+		data, err := events.Encode(ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		msgs[i] = &nats.Msg{Subject: ev.Subject(), Data: data}
+	}
+	return msgs, jti, user
+}
+
 // benchCache starts a Cache on js, ready, closed with the benchmark.
 func benchCache(b *testing.B, js jetstream.JetStream) *nearcache.Cache {
 	b.Helper()
@@ -121,10 +149,7 @@ const revokeRounds = 500
 func BenchmarkRevokeToReject(b *testing.B) {
 	nt := testkit.StartNATS(b)
 	ctx := context.Background()
-	js := nt.JetStream(b)
-	if _, err := events.EnsureStream(ctx, js, benchStream); err != nil {
-		b.Fatal(err)
-	}
+	js := withStream(b, nt)
 	pub := events.NewPublisher(js)
 	const validators = 10
 	b.Run("nearcache-10", func(b *testing.B) {
@@ -247,21 +272,10 @@ const coldStartRevocations = 1_000_000
 func BenchmarkColdStart(b *testing.B) {
 	nt := testkit.StartNATSBulk(b)
 	ctx := context.Background()
-	js := nt.JetStream(b)
-	if _, err := events.EnsureStream(ctx, js, benchStream); err != nil {
-		b.Fatal(err)
-	}
+	js := withStream(b, nt)
 	const chunk = 100_000
 	for done := 0; done < coldStartRevocations; done += chunk {
-		msgs := make([]*nats.Msg, chunk)
-		for i := range msgs {
-			ev, _, _ := revokeEvent()
-			data, err := events.Encode(ev)
-			if err != nil {
-				b.Fatal(err)
-			}
-			msgs[i] = &nats.Msg{Subject: ev.Subject(), Data: data}
-		}
+		msgs, _, _ := revocationMsgs(b, chunk)
 		testkit.PublishAsync(b, js, msgs)
 	}
 	s, err := js.Stream(ctx, events.StreamName)
@@ -298,28 +312,7 @@ func BenchmarkColdStart(b *testing.B) {
 	})
 	b.Run("raw-jetstream-replay", func(b *testing.B) {
 		for range b.N {
-			oc, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.SubjectAll}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := oc.Messages(jetstream.PullMaxMessages(1024))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for {
-				m, err := it.Next()
-				if err != nil {
-					b.Fatal(err)
-				}
-				md, err := m.Metadata()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if md.Sequence.Stream >= last {
-					break
-				}
-			}
-			it.Stop()
+			testkit.ReadAll(b, js, events.StreamName, last)
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s")
 	})
@@ -357,21 +350,8 @@ func liveHeap() uint64 {
 // Cache holding 10,000 revocations.
 func BenchmarkLocalRevocationState(b *testing.B) {
 	nt := testkit.StartNATS(b)
-	ctx := context.Background()
-	js := nt.JetStream(b)
-	if _, err := events.EnsureStream(ctx, js, benchStream); err != nil {
-		b.Fatal(err)
-	}
-	msgs := make([]*nats.Msg, 10_000)
-	var jti, user string
-	for i := range msgs {
-		ev, j, u := revokeEvent()
-		data, err := events.Encode(ev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs[i], jti, user = &nats.Msg{Subject: ev.Subject(), Data: data}, j, u
-	}
+	js := withStream(b, nt)
+	msgs, jti, user := revocationMsgs(b, 10_000)
 	testkit.PublishAsync(b, js, msgs)
 	c := benchCache(b, nt.JetStream(b))
 	b.ReportAllocs()

@@ -112,8 +112,9 @@ type Cache struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	nmu    sync.Mutex    // guards notify
-	notify chan struct{} // closed and replaced whenever applied moves
+	// notify, when a WaitApplied waits, is closed (and cleared) the next
+	// time applied moves; nothing is allocated while nobody waits.
+	notify atomic.Pointer[chan struct{}]
 
 	startOnce sync.Once
 	cancel    context.CancelFunc
@@ -179,7 +180,6 @@ func New(cfg Config) (*Cache, error) {
 		resyncAsked: make(chan string, 1),
 		ready:       make(chan struct{}),
 		done:        make(chan struct{}),
-		notify:      make(chan struct{}),
 	}
 	c.cur.Store(newState(0))
 	m, err := newMetrics(c, cfg.Metrics)
@@ -306,14 +306,20 @@ func (c *Cache) AppliedSequence() uint64 { return c.applied.Load() }
 // it before answering.
 func (c *Cache) WaitApplied(ctx context.Context, seq uint64) error {
 	for {
-		c.nmu.Lock()
-		ch := c.notify
-		c.nmu.Unlock()
+		// Install the channel before reading applied: a setApplied after the
+		// read then closes it.
+		fresh := make(chan struct{})
+		ch := &fresh
+		if !c.notify.CompareAndSwap(nil, ch) {
+			if ch = c.notify.Load(); ch == nil {
+				continue
+			}
+		}
 		if c.applied.Load() >= seq {
 			return nil
 		}
 		select {
-		case <-ch:
+		case <-*ch:
 		case <-c.done:
 			return ErrClosed
 		case <-ctx.Done():
@@ -325,10 +331,9 @@ func (c *Cache) WaitApplied(ctx context.Context, seq uint64) error {
 // setApplied records the last sequence applied and wakes WaitApplied.
 func (c *Cache) setApplied(seq uint64) {
 	c.applied.Store(seq)
-	c.nmu.Lock()
-	close(c.notify)
-	c.notify = make(chan struct{})
-	c.nmu.Unlock()
+	if ch := c.notify.Swap(nil); ch != nil {
+		close(*ch)
+	}
 }
 
 func (c *Cache) isReady() bool {

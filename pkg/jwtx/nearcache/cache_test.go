@@ -42,10 +42,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	nt := testkit.StartNATS(t)
-	js := nt.JetStream(t)
-	if _, err := events.EnsureStream(t.Context(), js, benchStream); err != nil {
-		t.Fatal(err)
-	}
+	js := withStream(t, nt)
 	return &fixture{t: t, nt: nt, js: js, pub: events.NewPublisher(js)}
 }
 

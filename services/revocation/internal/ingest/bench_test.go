@@ -282,32 +282,8 @@ func BenchmarkRebuild(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "revocations/s")
 	})
 	b.Run("raw-jetstream-replay", func(b *testing.B) {
-		ctx := context.Background()
 		for range b.N {
-			oc, err := e.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
-				FilterSubjects: []string{events.SubjectAll},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := oc.Messages(jetstream.PullMaxMessages(256))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for {
-				m, err := it.Next()
-				if err != nil {
-					b.Fatal(err)
-				}
-				md, err := m.Metadata()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if md.Sequence.Stream >= last {
-					break
-				}
-			}
-			it.Stop()
+			testkit.ReadAll(b, e.js, events.StreamName, last)
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s")
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "revocations/s")
