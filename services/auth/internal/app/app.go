@@ -4,11 +4,13 @@
 //
 //	err := app.Run(ctx, os.Getenv, os.Args[1:], os.Stderr)
 //
-// Tests start the real thing in-process and learn its address:
+// The API listens on AUTH_HTTP_ADDR and /metrics on AUTH_METRICS_ADDR
+// alone (loopback by default), so the API never serves the counters.
+// Tests start the real thing in-process and learn both addresses:
 //
 //	m, err := app.NewMain(getenv, nil, io.Discard)
-//	err = m.Open(ctx) // AUTH_HTTP_ADDR=127.0.0.1:0
-//	url := "http://" + m.Addr()
+//	err = m.Open(ctx) // AUTH_HTTP_ADDR=127.0.0.1:0, AUTH_METRICS_ADDR=127.0.0.1:0
+//	url, metrics := "http://"+m.Addr(), "http://"+m.MetricsAddr()+"/metrics"
 //	defer m.Close()
 package app
 
@@ -45,7 +47,8 @@ type Main struct {
 	Now func() time.Time
 	// Logger writes to the stderr given to NewMain.
 	Logger *slog.Logger
-	// Registry holds every metric served on /metrics.
+	// Registry holds every metric served on /metrics (the metrics
+	// listener).
 	Registry *prometheus.Registry
 
 	db       *store.DB
@@ -55,7 +58,10 @@ type Main struct {
 	rdb      *redis.Client
 	srv      *http.Server
 	ln       net.Listener
-	serveErr chan error
+	// metricsSrv serves /metrics alone on metricsLn (AUTH_METRICS_ADDR).
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	serveErr   chan error
 	// readHeaderTimeout overrides DefaultReadHeaderTimeout when set (tests).
 	readHeaderTimeout time.Duration
 
@@ -77,7 +83,7 @@ func NewMain(getenv func(string) string, args []string, stderr io.Writer) (*Main
 		Now:      time.Now,
 		Logger:   newLogger(stderr, cfg),
 		Registry: reg,
-		serveErr: make(chan error, 1),
+		serveErr: make(chan error, 2), // one per server
 	}, nil
 }
 
@@ -106,24 +112,31 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 		m.Logger.Info("shutting down")
 		return m.Close()
 	case err := <-m.serveErr:
-		return errors.Join(fmt.Errorf("http server: %w", err), m.Close())
+		return errors.Join(err, m.Close())
 	}
 }
 
-// Addr returns the address the HTTP server listens on (after Open).
-func (m *Main) Addr() string {
-	if m.ln == nil {
+// Addr returns the address the API server listens on (after Open).
+func (m *Main) Addr() string { return listenAddr(m.ln) }
+
+// MetricsAddr returns the address the metrics server listens on (after
+// Open): the only place /metrics is served.
+func (m *Main) MetricsAddr() string { return listenAddr(m.metricsLn) }
+
+func listenAddr(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	return m.ln.Addr().String()
+	return ln.Addr().String()
 }
 
-// Err delivers an error if the HTTP server stops serving on its own.
+// Err delivers an error if the API or the metrics server stops serving on
+// its own.
 func (m *Main) Err() <-chan error { return m.serveErr }
 
-// Close shuts down gracefully: stops accepting requests and waits for
-// those in flight, drains NATS, closes Redis and the database. It is safe
-// to call more than once and after a failed Open.
+// Close shuts down gracefully: stops accepting requests on both listeners
+// and waits for those in flight, drains NATS, closes Redis and the
+// database. It is safe to call more than once and after a failed Open.
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = m.close() })
 	return m.closeErr
@@ -133,12 +146,11 @@ func (m *Main) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var errs []error
-	if m.srv != nil {
-		if err := m.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-		}
-	} else if m.ln != nil {
-		_ = m.ln.Close()
+	if err := shutdownServer(ctx, m.srv, m.ln); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := shutdownServer(ctx, m.metricsSrv, m.metricsLn); err != nil {
+		errs = append(errs, fmt.Errorf("metrics shutdown: %w", err))
 	}
 	if m.annSub != nil {
 		_ = m.annSub.Unsubscribe() // gone already if the connection closed
@@ -165,4 +177,16 @@ func (m *Main) close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownServer stops srv gracefully, or closes ln when Open failed
+// before srv was made.
+func shutdownServer(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	switch {
+	case srv != nil:
+		return srv.Shutdown(ctx)
+	case ln != nil:
+		_ = ln.Close()
+	}
+	return nil
 }

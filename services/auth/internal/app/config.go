@@ -29,6 +29,7 @@ type Config struct {
 	LogLevel           slog.Level
 	LogFormat          string // json or text
 	HTTPAddr           string
+	MetricsAddr        string // /metrics only, apart from the API (DefaultMetricsAddr)
 	DBPath             string
 	SigningKeyFile     string       // empty: generate a key at start
 	RetiredKeys        []RetiredKey // earlier signing keys still published and accepted
@@ -52,6 +53,11 @@ type Config struct {
 	// look it up and check it (needs no JetStream management permission).
 	ManageStream bool
 }
+
+// DefaultMetricsAddr is where /metrics listens unless AUTH_METRICS_ADDR
+// says otherwise: loopback, because the counters (login failures, logout
+// outcomes) are for operators, not for whoever reaches the API.
+const DefaultMetricsAddr = "127.0.0.1:9080"
 
 // setting is one environment variable and its matching flag.
 type setting struct {
@@ -88,8 +94,12 @@ var settings = []setting{
 		c.LogFormat = v
 		return nil
 	}},
-	{env: "AUTH_HTTP_ADDR", def: ":8080", help: "HTTP listen address", apply: func(c *Config, v string) error {
+	{env: "AUTH_HTTP_ADDR", def: ":8080", help: "HTTP listen address of the API, /healthz and /readyz", apply: func(c *Config, v string) error {
 		c.HTTPAddr = v
+		return nonEmpty(v)
+	}},
+	{env: "AUTH_METRICS_ADDR", def: DefaultMetricsAddr, help: "listen address of /metrics (Prometheus), apart from the API; keep it on loopback or a private network", apply: func(c *Config, v string) error {
+		c.MetricsAddr = v
 		return nonEmpty(v)
 	}},
 	{env: "AUTH_DB_PATH", def: "auth.db", help: "SQLite database file for users", apply: func(c *Config, v string) error {

@@ -25,7 +25,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		NATSURL: "nats://127.0.0.1:4222", RedisURL: "redis://127.0.0.1:6379/0",
-		LogLevel: slog.LevelInfo, LogFormat: "json", HTTPAddr: ":8080", DBPath: "auth.db",
+		LogLevel: slog.LevelInfo, LogFormat: "json", HTTPAddr: ":8080", MetricsAddr: "127.0.0.1:9080", DBPath: "auth.db",
 		Issuer: "http://localhost:8080", Audience: "api", AccessTokenTTL: 15 * time.Minute,
 		RevocationWait: 3 * time.Second, Argon2MemoryKiB: 65536, Argon2Iterations: 2, Argon2Parallelism: 2,
 		LoginRateUser: ratelimit.Limit{Max: 10, Window: 15 * time.Minute}, LoginRateIP: ratelimit.Limit{Max: 30, Window: time.Minute},
@@ -40,7 +40,7 @@ func TestParseConfigDefaults(t *testing.T) {
 func TestParseConfigSources(t *testing.T) {
 	env := map[string]string{
 		"NATS_URL": "nats://n1:4222", "REDIS_URL": "redis://r1:6379/2", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
-		"AUTH_HTTP_ADDR": ":9000", "AUTH_DB_PATH": "/tmp/x.db", "AUTH_SIGNING_KEY_FILE": "/k.pem",
+		"AUTH_HTTP_ADDR": ":9000", "AUTH_METRICS_ADDR": "10.0.0.5:9100", "AUTH_DB_PATH": "/tmp/x.db", "AUTH_SIGNING_KEY_FILE": "/k.pem",
 		"AUTH_ISSUER": "https://iss", "AUTH_AUDIENCE": "aud", "AUTH_ACCESS_TOKEN_TTL": "5m",
 		"AUTH_ACCEPT_LEGACY_TOKENS": "true", "AUTH_REVOCATION_WAIT": "300ms",
 		"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
@@ -55,7 +55,7 @@ func TestParseConfigSources(t *testing.T) {
 	}{
 		{"Env", env, nil, func(t *testing.T, c Config) {
 			want := Config{NATSURL: "nats://n1:4222", RedisURL: "redis://r1:6379/2", LogLevel: slog.LevelDebug,
-				LogFormat: "text", HTTPAddr: ":9000", DBPath: "/tmp/x.db", SigningKeyFile: "/k.pem",
+				LogFormat: "text", HTTPAddr: ":9000", MetricsAddr: "10.0.0.5:9100", DBPath: "/tmp/x.db", SigningKeyFile: "/k.pem",
 				Issuer: "https://iss", Audience: "aud", AccessTokenTTL: 5 * time.Minute, AcceptLegacyTokens: true,
 				RevocationWait: 300 * time.Millisecond, Argon2MemoryKiB: 64, Argon2Iterations: 1,
 				Argon2Parallelism: 1, StreamMaxAge: time.Hour, InboxPrefix: "_INBOX", ManageStream: true,
@@ -65,9 +65,9 @@ func TestParseConfigSources(t *testing.T) {
 				t.Fatalf("\n got %+v\nwant %+v", c, want)
 			}
 		}},
-		{"FlagsOverrideEnv", env, []string{"-http-addr", ":7000", "--nats-url=nats://n2:4222", "-access-token-ttl", "10m",
+		{"FlagsOverrideEnv", env, []string{"-http-addr", ":7000", "-metrics-addr", "127.0.0.1:7001", "--nats-url=nats://n2:4222", "-access-token-ttl", "10m",
 			"-accept-legacy-tokens=false", "-argon2-memory-kib", "128", "-log-level", "warn"}, func(t *testing.T, c Config) {
-			if c.HTTPAddr != ":7000" || c.NATSURL != "nats://n2:4222" || c.AccessTokenTTL != 10*time.Minute ||
+			if c.HTTPAddr != ":7000" || c.MetricsAddr != "127.0.0.1:7001" || c.NATSURL != "nats://n2:4222" || c.AccessTokenTTL != 10*time.Minute ||
 				c.AcceptLegacyTokens || c.Argon2MemoryKiB != 128 || c.LogLevel != slog.LevelWarn {
 				t.Fatalf("flags not applied: %+v", c)
 			}
@@ -126,6 +126,7 @@ func TestParseConfigInvalid(t *testing.T) {
 		{"ErrTrustedProxies", map[string]string{"AUTH_TRUSTED_PROXIES": "proxy.internal"}, nil, "AUTH_TRUSTED_PROXIES"},
 		{"ErrStreamAgeBelowTTL", map[string]string{"AUTH_STREAM_MAX_AGE": "10m"}, nil, "AUTH_STREAM_MAX_AGE"},
 		{"ErrEmptyIssuer", nil, []string{"-issuer="}, "AUTH_ISSUER"},
+		{"ErrEmptyMetricsAddr", nil, []string{"-metrics-addr", " "}, "AUTH_METRICS_ADDR"},
 		{"ErrUnknownFlag", nil, []string{"-bogus"}, "bogus"},
 		{"ErrPositionalArg", nil, []string{"serve"}, "serve"},
 	}

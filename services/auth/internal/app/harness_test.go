@@ -38,7 +38,10 @@ type stack struct {
 	vars  map[string]string
 	main  *app.Main
 	base  string
-	hc    *http.Client
+	// metricsBase is the metrics listener's URL, the only one serving
+	// /metrics.
+	metricsBase string
+	hc          *http.Client
 	// beforeOpen, when set, adjusts each new Main before Open.
 	beforeOpen func(*app.Main)
 }
@@ -57,6 +60,7 @@ func startStack(t *testing.T, env map[string]string) *stack {
 		"REDIS_URL":               s.redis.URL,
 		"LOG_LEVEL":               "error",
 		"AUTH_HTTP_ADDR":          "127.0.0.1:0",
+		"AUTH_METRICS_ADDR":       "127.0.0.1:0",
 		"AUTH_DB_PATH":            filepath.Join(t.TempDir(), "auth.db"),
 		"AUTH_ARGON2_MEMORY_KIB":  "64",
 		"AUTH_ARGON2_ITERATIONS":  "1",
@@ -103,6 +107,7 @@ func (s *stack) restart(env map[string]string) {
 	})
 	s.main = m
 	s.base = "http://" + m.Addr()
+	s.metricsBase = "http://" + m.MetricsAddr()
 }
 
 // another starts a second instance of the service on the same NATS,
@@ -182,6 +187,35 @@ func (s *stack) doHeader(method, path, token string, body []byte, header http.He
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// scrape returns the text exposition of the metrics listener's /metrics.
+func (s *stack) scrape() string {
+	s.t.Helper()
+	res := s.fetch(http.MethodGet, s.metricsBase+"/metrics")
+	if res.status != http.StatusOK {
+		s.t.Fatalf("GET %s/metrics: %d %s", s.metricsBase, res.status, res.body)
+	}
+	return string(res.body)
+}
+
+// fetch sends a request without a body to any URL.
+func (s *stack) fetch(method, url string) response {
+	s.t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	res, err := s.hc.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }

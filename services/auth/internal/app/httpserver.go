@@ -45,3 +45,23 @@ func newHTTPServer(h http.Handler, readHeaderTimeout, revocationWait time.Durati
 		ErrorLog:          errorLog,
 	}
 }
+
+// MetricsWriteTimeout bounds writing one scrape of /metrics.
+const MetricsWriteTimeout = 30 * time.Second
+
+// newMetricsServer returns the server of the metrics listener, with the
+// same header, read and idle limits as the API's.
+func newMetricsServer(h http.Handler, readHeaderTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	if readHeaderTimeout <= 0 {
+		readHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      MetricsWriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+}

@@ -84,7 +84,7 @@ func (m *Main) Open(ctx context.Context) error {
 			{Name: "database", Fn: m.db.Ping},
 		},
 		ReadyTimeout: 500 * time.Millisecond,
-		Metrics:      m.Registry, Gatherer: m.Registry, Now: m.Now, Logger: m.Logger,
+		Metrics:      m.Registry, Now: m.Now, Logger: m.Logger,
 		Limiter:        ratelimit.New(m.rdb, ratelimit.KeyPrefix),
 		LoginLimitUser: cfg.LoginRateUser, LoginLimitIP: cfg.LoginRateIP, TrustedProxies: cfg.TrustedProxies,
 		Enforced: jwtx.NewRedisStore(m.rdb),
@@ -198,7 +198,8 @@ func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) 
 	})
 }
 
-// serve listens and serves in the background.
+// serve listens on AUTH_HTTP_ADDR (the API) and AUTH_METRICS_ADDR
+// (/metrics alone) and serves both in the background.
 func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Duration) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", m.Config.HTTPAddr)
@@ -206,12 +207,26 @@ func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Du
 		return fmt.Errorf("listen on AUTH_HTTP_ADDR %s: %w", m.Config.HTTPAddr, err)
 	}
 	m.ln = ln
-	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, slogErrorLog(m.Logger))
-	m.Logger.Info("listening", "addr", ln.Addr().String())
+	mln, err := lc.Listen(ctx, "tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on AUTH_METRICS_ADDR %s: %w", m.Config.MetricsAddr, err)
+	}
+	m.metricsLn = mln
+	errorLog := slogErrorLog(m.Logger)
+	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, errorLog)
+	m.metricsSrv = newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, errorLog)
+	m.Logger.Info("listening", "addr", ln.Addr().String(), "metrics_addr", mln.Addr().String())
+	m.goServe("http server", m.srv, ln)
+	m.goServe("metrics server", m.metricsSrv, mln)
+	return nil
+}
+
+// goServe serves ln with srv until Close; an error that stops it early is
+// delivered on serveErr (which has room for both servers).
+func (m *Main) goServe(name string, srv *http.Server, ln net.Listener) {
 	go func() {
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.serveErr <- err
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- fmt.Errorf("%s: %w", name, err)
 		}
 	}()
-	return nil
 }

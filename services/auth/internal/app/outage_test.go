@@ -79,7 +79,7 @@ func TestRedisDown(t *testing.T) {
 		// register.
 		wantError(t, s.post("/v1/auth/login", "", creds("alice", "correct horse")), http.StatusServiceUnavailable, "unavailable")
 		wantError(t, s.post("/v1/auth/register", "", creds("carol", "correct horse")), http.StatusServiceUnavailable, "unavailable")
-		if m := string(s.get("/metrics", "").body); !strings.Contains(m, "auth_login_rate_limit_errors_total 2") {
+		if m := s.scrape(); !strings.Contains(m, "auth_login_rate_limit_errors_total 2") {
 			t.Fatal("/metrics does not count the two refusals in auth_login_rate_limit_errors_total")
 		}
 		// Logging out needs no Redis: durable, not yet seen enforced.

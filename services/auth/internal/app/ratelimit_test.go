@@ -36,7 +36,7 @@ func wantRateLimited(tb testing.TB, res response, maxSeconds int) {
 // metric returns the line of /metrics starting with name.
 func (s *stack) metric(name string) string {
 	s.t.Helper()
-	for line := range strings.Lines(string(s.get("/metrics", "").body)) {
+	for line := range strings.Lines(s.scrape()) {
 		if strings.HasPrefix(line, name+" ") {
 			return strings.TrimSpace(line)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,9 +19,9 @@ import (
 func TestRun(t *testing.T) {
 	nt := testkit.StartNATS(t)
 	rd := testkit.StartRedis(t)
-	addr := testkit.FreeAddr(t)
+	addr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	env := map[string]string{
-		"NATS_URL": nt.URL, "REDIS_URL": rd.URL, "AUTH_HTTP_ADDR": addr,
+		"NATS_URL": nt.URL, "REDIS_URL": rd.URL, "AUTH_HTTP_ADDR": addr, "AUTH_METRICS_ADDR": metricsAddr,
 		"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
 		"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
 		"LOG_FORMAT": "text",
@@ -32,15 +33,24 @@ func TestRun(t *testing.T) {
 	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, nil, &logs) }()
 	hc := &http.Client{Timeout: time.Second}
 	defer hc.CloseIdleConnections()
-	testkit.Eventually(t, 15*time.Second, "healthz answers", func() bool {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	status := func(url string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		res, err := hc.Do(req)
 		if err != nil {
-			return false
+			return 0
 		}
 		res.Body.Close()
-		return res.StatusCode == http.StatusOK
+		return res.StatusCode
+	}
+	testkit.Eventually(t, 15*time.Second, "healthz answers", func() bool {
+		return status("http://"+addr+"/healthz") == http.StatusOK
 	})
+	if st := status("http://" + metricsAddr + "/metrics"); st != http.StatusOK {
+		t.Errorf("GET /metrics on AUTH_METRICS_ADDR: %d, want 200", st)
+	}
+	if st := status("http://" + addr + "/metrics"); st != http.StatusNotFound {
+		t.Errorf("GET /metrics on AUTH_HTTP_ADDR: %d, want 404", st)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -50,7 +60,13 @@ func TestRun(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	for _, want := range []string{"level=WARN", "AUTH_SIGNING_KEY_FILE is not set", "listening", "shutting down"} {
+	for _, a := range []string{addr, metricsAddr} {
+		if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after Run returned", a)
+		}
+	}
+	for _, want := range []string{"level=WARN", "AUTH_SIGNING_KEY_FILE is not set", "listening", "metrics_addr=" + metricsAddr, "shutting down"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}

@@ -2,9 +2,32 @@ package httpapi
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// MetricsHandler serves g on GET /metrics (Prometheus text exposition) and
+// nothing else: other paths get a JSON 404, other methods a JSON 405. It
+// is meant for a listener of its own (AUTH_METRICS_ADDR), not the API's:
+// login failures and logout outcomes are for operators only.
+func MetricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, r, logger, errorf(CodeMethodNotAllowed, "use GET or HEAD"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, logger, errorf(CodeNotFound, "no such route; this listener serves /metrics only"))
+	})
+	return mux
+}
 
 // metrics are the Server's collectors.
 type metrics struct {

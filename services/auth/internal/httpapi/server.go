@@ -1,9 +1,11 @@
 // Package httpapi is the HTTP interface of the auth service: register,
-// login, logout, logout-all-devices, me, the JWK set, health, readiness and
-// metrics, with JSON errors everywhere.
+// login, logout, logout-all-devices, me, the JWK set, health and readiness,
+// with JSON errors everywhere; /metrics is a handler of its own, for a
+// listener apart from the API's.
 //
 //	h, err := httpapi.New(httpapi.Config{Users: db, Passwords: hasher, ...})
 //	srv := &http.Server{Handler: h}
+//	metrics := &http.Server{Handler: httpapi.MetricsHandler(registry, logger)}
 package httpapi
 
 import (
@@ -17,7 +19,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
@@ -59,7 +60,7 @@ type Check struct {
 }
 
 // Config holds the Server's dependencies. Every field is required except
-// Ready, Gatherer, Now, NewID, Logger and the rate limits.
+// Ready, Now, NewID, Logger and the rate limits.
 type Config struct {
 	Users     Users
 	Passwords Passwords
@@ -71,10 +72,9 @@ type Config struct {
 	Ready []Check
 	// ReadyTimeout bounds each readiness check; default 1s.
 	ReadyTimeout time.Duration
-	// Metrics receives the server's collectors; required.
+	// Metrics receives the server's collectors; required. They are served
+	// by MetricsHandler, never by the Server.
 	Metrics prometheus.Registerer
-	// Gatherer is served on /metrics; nil serves an empty page.
-	Gatherer prometheus.Gatherer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NewID returns new user ids (canonical UUIDs); default uuid.NewString.
@@ -111,7 +111,6 @@ type Server struct {
 	revoker   Revoker
 	ready     []Check
 	readyTO   time.Duration
-	gatherer  prometheus.Gatherer
 	now       func() time.Time
 	newID     func() string
 	logger    *slog.Logger
@@ -139,15 +138,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		users: cfg.Users, passwords: cfg.Passwords, signer: cfg.Signer, validator: cfg.Validator,
 		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
-		gatherer: cfg.Gatherer, now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
+		now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
 		limiter: cfg.Limiter, limitUser: cfg.LoginLimitUser, limitIP: cfg.LoginLimitIP, trustedProxies: cfg.TrustedProxies,
 		enforced: cfg.Enforced,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = time.Second
-	}
-	if s.gatherer == nil {
-		s.gatherer = prometheus.NewRegistry()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -191,7 +187,6 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/.well-known/jwks.json", s.keys.Handler().ServeHTTP)
 	handle(http.MethodGet, "/healthz", s.healthz)
 	handle(http.MethodGet, "/readyz", s.readyz)
-	handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	mux.Handle("/", s.instrument("unmatched", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(CodeNotFound, "no such route"))
 	}))
