@@ -1,7 +1,9 @@
 // Package app wires the revocation service: configuration, logging, NATS,
-// Redis, the ingest loop and the HTTP endpoints (/healthz, /readyz,
-// /metrics). cmd/revocation only calls Run; tests call it too, on
-// 127.0.0.1:0, and learn the address with OnListen.
+// Redis, the ingest loop and the HTTP endpoints: /healthz and /readyz on
+// REVOCATION_HTTP_ADDR, /metrics alone on REVOCATION_METRICS_ADDR
+// (loopback by default). cmd/revocation only calls Run; tests call it too,
+// on 127.0.0.1:0, and learn the addresses with OnListen and
+// OnMetricsListen.
 //
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //	err := app.Run(ctx, os.Getenv, os.Args[1:], os.Stderr)
@@ -36,14 +38,22 @@ var ErrUsage = config.ErrUsage
 type Option func(*options)
 
 type options struct {
-	onListen func(addr string)
-	now      func() time.Time
+	onListen        func(addr string)
+	onMetricsListen func(addr string)
+	now             func() time.Time
 }
 
 // OnListen registers f to receive the HTTP server's bound address (useful
 // with REVOCATION_HTTP_ADDR=127.0.0.1:0) once it accepts connections.
 func OnListen(f func(addr string)) Option {
 	return func(o *options) { o.onListen = f }
+}
+
+// OnMetricsListen registers f to receive the metrics server's bound
+// address (useful with REVOCATION_METRICS_ADDR=127.0.0.1:0) once it
+// accepts connections; it is called before the OnListen function.
+func OnMetricsListen(f func(addr string)) Option {
+	return func(o *options) { o.onMetricsListen = f }
 }
 
 // WithClock replaces time.Now.
@@ -53,7 +63,7 @@ func WithClock(now func() time.Time) Option {
 
 // Run starts the service and blocks until ctx is done, then shuts down
 // gracefully: it stops fetching, finishes and acks the batch in flight,
-// drains NATS, closes Redis and stops the HTTP server. It returns nil after
+// drains NATS, closes Redis and stops both HTTP servers. It returns nil after
 // a clean stop, flag.ErrHelp after printing the usage, an error wrapping
 // ErrUsage for a bad configuration, or the failure that stopped it.
 func Run(ctx context.Context, getenv func(string) string, args []string, stderr io.Writer, opts ...Option) error {
@@ -69,10 +79,14 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	if err != nil {
 		return err
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2) // one per server
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
-	s.log.Info("revocation service started", "http_addr", s.ln.Addr().String(),
+	go func() { serveErr <- fmt.Errorf("metrics: %w", s.metricsSrv.Serve(s.metricsLn)) }()
+	s.log.Info("revocation service started", "http_addr", s.ln.Addr().String(), "metrics_addr", s.metricsLn.Addr().String(),
 		"nats_url", redactURLs(cfg.NATSURL), "redis_url", redactURLs(cfg.RedisURL), "durable", cfg.Durable)
+	if o.onMetricsListen != nil {
+		o.onMetricsListen(s.metricsLn.Addr().String())
+	}
 	if o.onListen != nil {
 		o.onListen(s.ln.Addr().String())
 	}
@@ -102,26 +116,36 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 
 // service holds what Run opened.
 type service struct {
-	log      *slog.Logger
-	ln       net.Listener
-	nc       *nats.Conn
-	rdb      *redis.Client
-	in       *ingest.Ingester
-	srv      *http.Server
-	stopping atomic.Bool
+	log        *slog.Logger
+	ln         net.Listener // REVOCATION_HTTP_ADDR: /healthz, /readyz
+	metricsLn  net.Listener // REVOCATION_METRICS_ADDR: /metrics
+	nc         *nats.Conn
+	rdb        *redis.Client
+	in         *ingest.Ingester
+	srv        *http.Server
+	metricsSrv *http.Server
+	stopping   atomic.Bool
 }
 
 // open listens, connects to NATS and Redis, and builds the ingester and
-// the HTTP server; nothing runs yet.
+// the HTTP servers; nothing runs yet.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*service, error) {
 	s := &service{log: log}
 	var lc net.ListenConfig
 	var err error
 	if s.ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		return nil, fmt.Errorf("listen on REVOCATION_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	if s.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+		_ = s.ln.Close()
+		return nil, fmt.Errorf("listen on REVOCATION_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	closeListeners := func() {
+		_ = s.ln.Close()
+		_ = s.metricsLn.Close()
 	}
 	if s.nc, err = connectNATS(cfg, log); err != nil {
-		_ = s.ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	js, err := jetstream.New(s.nc)
@@ -129,7 +153,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 		s.rdb, err = newRedis(cfg)
 	}
 	if err != nil {
-		_ = s.ln.Close()
+		closeListeners()
 		s.nc.Close()
 		return nil, err
 	}
@@ -137,8 +161,11 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
 	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
-	s.srv = newServer(newHandler(s.ready, reg))
-	s.srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	s.srv = newServer(newHandler(s.ready))
+	s.srv.ErrorLog = errorLog
+	s.metricsSrv = newServer(newMetricsHandler(reg))
+	s.metricsSrv.ErrorLog = errorLog
 	return s, nil
 }
 
@@ -154,7 +181,7 @@ func (s *service) ready() error {
 }
 
 // shutdown runs after the ingester stopped: it lets pending acks and
-// announcements out, then closes Redis and the HTTP server.
+// announcements out, then closes Redis and both HTTP servers.
 func (s *service) shutdown(ctx context.Context) {
 	s.stopping.Store(true)
 	s.log.Info("shutting down")
@@ -166,6 +193,9 @@ func (s *service) shutdown(ctx context.Context) {
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Warn("http shutdown", "err", err)
+	}
+	if err := s.metricsSrv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("metrics shutdown", "err", err)
 	}
 }
 

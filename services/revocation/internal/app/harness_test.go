@@ -58,12 +58,14 @@ func newEnv(t *testing.T) *env {
 
 // service is one in-process run of the revocation service.
 type service struct {
-	t      *testing.T
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	t    *testing.T
+	addr string // /healthz, /readyz
+	// metricsAddr is the metrics listener's, the only one serving /metrics.
+	metricsAddr string
+	cancel      context.CancelFunc
+	done        chan error
+	once        sync.Once
+	err         error
 }
 
 // start runs the service against e with test-friendly settings; vars
@@ -74,6 +76,7 @@ func (e *env) start(t *testing.T, vars ...string) *service {
 		"NATS_URL":                  e.nt.URL,
 		"REDIS_URL":                 e.rd.URL,
 		"REVOCATION_HTTP_ADDR":      "127.0.0.1:0",
+		"REVOCATION_METRICS_ADDR":   "127.0.0.1:0",
 		"REVOCATION_CHECK_INTERVAL": "50ms",
 		"LOG_LEVEL":                 "debug",
 		"LOG_FORMAT":                "text",
@@ -85,10 +88,10 @@ func (e *env) start(t *testing.T, vars ...string) *service {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{t: t, cancel: cancel, done: make(chan error, 1)}
 	logs := &testLog{t: t}
-	addr := make(chan string, 1)
+	addr, metricsAddr := make(chan string, 1), make(chan string, 1)
 	go func() {
 		s.done <- app.Run(ctx, func(k string) string { return m[k] }, nil, logs,
-			app.OnListen(func(a string) { addr <- a }))
+			app.OnListen(func(a string) { addr <- a }), app.OnMetricsListen(func(a string) { metricsAddr <- a }))
 	}()
 	t.Cleanup(func() {
 		s.stop()
@@ -96,6 +99,7 @@ func (e *env) start(t *testing.T, vars ...string) *service {
 	})
 	select {
 	case s.addr = <-addr:
+		s.metricsAddr = <-metricsAddr // sent first
 	case err := <-s.done:
 		t.Fatalf("service exited at start: %v", err)
 	case <-time.After(waitFor):
@@ -262,16 +266,28 @@ func (e *env) consumerPending(t *testing.T) uint64 {
 	return info.NumPending + uint64(info.NumAckPending)
 }
 
-// httpGet returns the status and body of a request to the service.
+// do returns the status, headers and body of a request to the health
+// listener.
 func (s *service) do(t *testing.T, method, path string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, "http://"+s.addr+path, nil)
+	return request(t, method, "http://"+s.addr+path)
+}
+
+// doMetrics is do on the metrics listener.
+func (s *service) doMetrics(t *testing.T, method, path string) (int, http.Header, []byte) {
+	t.Helper()
+	return request(t, method, "http://"+s.metricsAddr+path)
+}
+
+func request(t *testing.T, method, url string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -292,10 +308,10 @@ func jsonBody(t *testing.T, body []byte) map[string]string {
 }
 
 // metric sums the samples of a metric whose labels include labels
-// (`name="value"` pairs), scraped from /metrics.
+// (`name="value"` pairs), scraped from the metrics listener's /metrics.
 func (s *service) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	_, _, body := s.do(t, http.MethodGet, "/metrics")
+	_, _, body := s.doMetrics(t, http.MethodGet, "/metrics")
 	sum := 0.0
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
 	for sc.Scan() {

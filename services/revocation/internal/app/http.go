@@ -21,10 +21,10 @@ const (
 // readiness reports nil when the service may receive traffic, else why not.
 type readiness func() error
 
-// newHandler routes /healthz, /readyz and /metrics (GET and HEAD only);
-// everything else gets a JSON 404 or 405.
-func newHandler(ready readiness, gatherer prometheus.Gatherer) http.Handler {
-	routes := map[string]http.Handler{
+// newHandler routes /healthz and /readyz (GET and HEAD only); everything
+// else, /metrics included, gets a JSON 404 or 405.
+func newHandler(ready readiness) http.Handler {
+	return route(map[string]http.Handler{
 		"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		}),
@@ -35,8 +35,20 @@ func newHandler(ready readiness, gatherer prometheus.Gatherer) http.Handler {
 			}
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}),
+	})
+}
+
+// newMetricsHandler routes /metrics (GET and HEAD only) for the metrics
+// listener, apart from the health endpoints; everything else gets a JSON
+// 404 or 405.
+func newMetricsHandler(gatherer prometheus.Gatherer) http.Handler {
+	return route(map[string]http.Handler{
 		"/metrics": promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}),
-	}
+	})
+}
+
+// route serves routes by exact path, for GET and HEAD.
+func route(routes map[string]http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := routes[r.URL.Path]
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestHTTPRoutes(t *testing.T) {
 	}{
 		{"ErrNotFound", http.MethodGet, "/nope", http.StatusNotFound, "not_found"},
 		{"ErrMethodNotAllowed", http.MethodPost, "/readyz", http.StatusMethodNotAllowed, "method_not_allowed"},
-		{"ErrMethodNotAllowedMetrics", http.MethodDelete, "/metrics", http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"ErrMetricsNotHere", http.MethodGet, "/metrics", http.StatusNotFound, "not_found"},
 		{"Healthz", http.MethodGet, "/healthz", http.StatusOK, ""},
 	}
 	for _, tt := range tests {
@@ -81,11 +82,33 @@ func TestHTTPRoutes(t *testing.T) {
 			}
 		})
 	}
-	t.Run("Metrics", func(t *testing.T) {
-		svc.waitReady(t)
-		code, _, body := svc.do(t, http.MethodGet, "/metrics")
-		if code != http.StatusOK {
-			t.Fatalf("/metrics = %d", code)
+}
+
+// TestMetricsListener: /metrics is served on REVOCATION_METRICS_ADDR only;
+// the health listener answers it 404 like any unknown route, and a
+// graceful stop closes both listeners.
+func TestMetricsListener(t *testing.T) {
+	e := newEnv(t)
+	svc := e.start(t)
+	if svc.addr == svc.metricsAddr {
+		t.Fatalf("health and metrics share %s", svc.addr)
+	}
+	svc.waitReady(t)
+	t.Run("ErrNotOnHealthListener", func(t *testing.T) {
+		for _, method := range []string{http.MethodGet, http.MethodDelete} {
+			code, _, body := svc.do(t, method, "/metrics")
+			if code != http.StatusNotFound || jsonBody(t, body)["error"] != "not_found" {
+				t.Fatalf("%s /metrics on REVOCATION_HTTP_ADDR = %d %s, want 404 not_found", method, code, body)
+			}
+		}
+	})
+	t.Run("Exposition", func(t *testing.T) {
+		code, hdr, body := svc.doMetrics(t, http.MethodGet, "/metrics")
+		if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain; version=0.0.4") {
+			t.Fatalf("/metrics = %d %q", code, hdr.Get("Content-Type"))
+		}
+		if !bytes.Contains(body, []byte("# TYPE revocation_checkpoint gauge")) {
+			t.Errorf("/metrics is not a Prometheus exposition of the service:\n%s", body)
 		}
 		for _, name := range []string{
 			"revocation_events_invalid_total", "revocation_redis_errors_total",
@@ -101,6 +124,28 @@ func TestHTTPRoutes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrNothingElseOnMetrics", func(t *testing.T) {
+		for _, path := range []string{"/", "/healthz", "/readyz"} {
+			code, _, body := svc.doMetrics(t, http.MethodGet, path)
+			if code != http.StatusNotFound || jsonBody(t, body)["error"] != "not_found" {
+				t.Fatalf("GET %s on REVOCATION_METRICS_ADDR = %d %s, want 404 not_found", path, code, body)
+			}
+		}
+		code, hdr, _ := svc.doMetrics(t, http.MethodDelete, "/metrics")
+		if code != http.StatusMethodNotAllowed || hdr.Get("Allow") != "GET, HEAD" {
+			t.Fatalf("DELETE /metrics = %d, Allow %q; want 405 with Allow", code, hdr.Get("Allow"))
+		}
+	})
+	// A graceful stop closes both listeners.
+	if err := svc.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{svc.addr, svc.metricsAddr} {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after a graceful stop", addr)
+		}
+	}
 }
 
 func TestRunUsage(t *testing.T) {
@@ -112,8 +157,10 @@ func TestRunUsage(t *testing.T) {
 	if err := app.Run(ctx, noenv, []string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("Run(--help) = %v, want flag.ErrHelp", err)
 	}
-	if !strings.Contains(out.String(), "REVOCATION_HTTP_ADDR") {
-		t.Errorf("help does not list REVOCATION_HTTP_ADDR:\n%s", out.String())
+	for _, v := range []string{"REVOCATION_HTTP_ADDR", "REVOCATION_METRICS_ADDR"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("help does not list %s:\n%s", v, out.String())
+		}
 	}
 	err := app.Run(ctx, func(k string) string {
 		if k == "REVOCATION_BATCH_SIZE" {

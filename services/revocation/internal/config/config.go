@@ -30,12 +30,13 @@ const MinLeeway = 30 * time.Second
 
 // Config is the parsed configuration.
 type Config struct {
-	NATSURL   string     // NATS_URL
-	RedisURL  string     // REDIS_URL
-	LogLevel  slog.Level // LOG_LEVEL
-	LogFormat string     // LOG_FORMAT: "json" or "text"
-	HTTPAddr  string     // REVOCATION_HTTP_ADDR
-	Durable   string     // REVOCATION_DURABLE
+	NATSURL     string     // NATS_URL
+	RedisURL    string     // REDIS_URL
+	LogLevel    slog.Level // LOG_LEVEL
+	LogFormat   string     // LOG_FORMAT: "json" or "text"
+	HTTPAddr    string     // REVOCATION_HTTP_ADDR: /healthz, /readyz
+	MetricsAddr string     // REVOCATION_METRICS_ADDR: /metrics alone
+	Durable     string     // REVOCATION_DURABLE
 	// MaxTokenTTL is the longest access-token lifetime any issuer uses: the
 	// stream's minimum retention and the fallback expiry of a user version
 	// whose event carries no expires_at.
@@ -55,6 +56,11 @@ type Config struct {
 	// as a NATS user without JetStream management rights must.
 	ManageStream bool // REVOCATION_MANAGE_STREAM
 }
+
+// DefaultMetricsAddr is where /metrics listens unless
+// REVOCATION_METRICS_ADDR says otherwise: loopback, so that the counters
+// are for operators, not for whoever reaches the health endpoints.
+const DefaultMetricsAddr = "127.0.0.1:9081"
 
 // setting is one variable: its name, default, help text and parser.
 type setting struct {
@@ -85,8 +91,12 @@ var settings = []setting{
 		c.LogFormat = strings.ToLower(v)
 		return oneOf(c.LogFormat, "json", "text")
 	}},
-	{"REVOCATION_HTTP_ADDR", ":8081", "listen address for /healthz, /readyz and /metrics", func(c *Config, v string) error {
+	{"REVOCATION_HTTP_ADDR", ":8081", "listen address for /healthz and /readyz", func(c *Config, v string) error {
 		c.HTTPAddr = v
+		return nonEmpty(v)
+	}},
+	{"REVOCATION_METRICS_ADDR", DefaultMetricsAddr, "listen address for /metrics (Prometheus) alone; keep it on loopback or a private network", func(c *Config, v string) error {
+		c.MetricsAddr = v
 		return nonEmpty(v)
 	}},
 	{"REVOCATION_DURABLE", "revocation", "name of the durable JetStream consumer", func(c *Config, v string) error {

@@ -27,6 +27,7 @@ func TestParseDefaults(t *testing.T) {
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "json",
 		HTTPAddr:        ":8081",
+		MetricsAddr:     "127.0.0.1:9081",
 		Durable:         "revocation",
 		MaxTokenTTL:     24 * time.Hour,
 		Leeway:          time.Minute,
@@ -50,6 +51,7 @@ func TestParseEnvironment(t *testing.T) {
 		"LOG_LEVEL":                    "DEBUG",
 		"LOG_FORMAT":                   "text",
 		"REVOCATION_HTTP_ADDR":         "127.0.0.1:9000",
+		"REVOCATION_METRICS_ADDR":      "10.0.0.5:9100",
 		"REVOCATION_DURABLE":           "rev-2",
 		"REVOCATION_MAX_TOKEN_TTL":     "1h",
 		"REVOCATION_LEEWAY":            "45s",
@@ -66,7 +68,7 @@ func TestParseEnvironment(t *testing.T) {
 	}
 	want := config.Config{
 		NATSURL: "nats://nats:4222", RedisURL: "redis://redis:6379/2",
-		LogLevel: slog.LevelDebug, LogFormat: "text", HTTPAddr: "127.0.0.1:9000",
+		LogLevel: slog.LevelDebug, LogFormat: "text", HTTPAddr: "127.0.0.1:9000", MetricsAddr: "10.0.0.5:9100",
 		Durable: "rev-2", MaxTokenTTL: time.Hour, Leeway: 45 * time.Second,
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
@@ -82,11 +84,11 @@ func TestParseFlagOverridesEnvironment(t *testing.T) {
 		"NATS_URL":              "nats://from-env:4222",
 		"REVOCATION_BATCH_SIZE": "64",
 		"REVOCATION_HTTP_ADDR":  ":1",
-	}), []string{"-nats-url", "nats://from-flag:4222", "--batch-size=8", "-http-addr", "127.0.0.1:0"}, &bytes.Buffer{})
+	}), []string{"-nats-url", "nats://from-flag:4222", "--batch-size=8", "-http-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if got.NATSURL != "nats://from-flag:4222" || got.BatchSize != 8 || got.HTTPAddr != "127.0.0.1:0" {
+	if got.NATSURL != "nats://from-flag:4222" || got.BatchSize != 8 || got.HTTPAddr != "127.0.0.1:0" || got.MetricsAddr != "127.0.0.1:0" {
 		t.Fatalf("flags did not win: %+v", got)
 	}
 }
@@ -115,6 +117,7 @@ func TestParseInvalid(t *testing.T) {
 		{"ErrPositionalArgument", nil, []string{"extra"}, "extra"},
 		{"ErrInboxPrefixWildcard", map[string]string{"NATS_INBOX_PREFIX": "_INBOX.>"}, nil, "NATS_INBOX_PREFIX"},
 		{"ErrInboxPrefixTrailingDot", map[string]string{"NATS_INBOX_PREFIX": "_INBOX_revocation."}, nil, "NATS_INBOX_PREFIX"},
+		{"ErrEmptyMetricsAddr", map[string]string{"REVOCATION_METRICS_ADDR": " "}, nil, "REVOCATION_METRICS_ADDR"},
 		{"ErrManageStream", map[string]string{"REVOCATION_MANAGE_STREAM": "maybe"}, nil, "REVOCATION_MANAGE_STREAM"},
 	}
 	for _, tt := range tests {
@@ -140,6 +143,7 @@ func TestParseHelpListsEverySetting(t *testing.T) {
 		"-nats-url", "NATS_URL", `"nats://127.0.0.1:4222"`,
 		"-redis-url", "REDIS_URL", "-log-level", "LOG_LEVEL", "-log-format", "LOG_FORMAT",
 		"-http-addr", "REVOCATION_HTTP_ADDR", `":8081"`, "-durable", "REVOCATION_DURABLE",
+		"-metrics-addr", "REVOCATION_METRICS_ADDR", `"127.0.0.1:9081"`,
 		"-max-token-ttl", "REVOCATION_MAX_TOKEN_TTL", `"24h"`, "-leeway", "REVOCATION_LEEWAY",
 		"-batch-size", "REVOCATION_BATCH_SIZE", `"256"`, "-check-interval", "REVOCATION_CHECK_INTERVAL",
 		"-stream-max-age", "REVOCATION_STREAM_MAX_AGE", `"168h"`, "-ack-wait", "REVOCATION_ACK_WAIT",
