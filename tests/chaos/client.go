@@ -110,7 +110,8 @@ func metric(text, name string) (sum float64, ok bool) {
 	return sum, ok
 }
 
-// scrape returns url's metric name, or -1 when unavailable.
+// scrape returns the metric name of url+"/metrics" (a service's metrics
+// listener, a validator's own address), or -1 when unavailable.
 func scrape(ctx context.Context, url, name string) float64 {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

@@ -42,12 +42,14 @@ type Cluster struct {
 	AuthNATS  *Proxy // auth's path to NATS (HoldReplies for scenario 2)
 	ValRedis  *Proxy // the validators' path to Redis (BlackHole for scenario 5)
 
-	Auth       *Proc
-	AuthURL    string
-	Rev        []*Proc
-	RevURL     []string
-	Validators []*Proc
-	ValURL     []string
+	Auth           *Proc
+	AuthURL        string
+	AuthMetricsURL string // the only listener serving auth's /metrics
+	Rev            []*Proc
+	RevURL         []string
+	RevMetricsURL  []string // the only listeners serving revocation's /metrics
+	Validators     []*Proc
+	ValURL         []string
 
 	RDB *redis.Client
 	NC  *nats.Conn
@@ -175,11 +177,12 @@ func (c *Cluster) connect(context.Context) error {
 	return err
 }
 
-// revocationEnv is the environment of a revocation service on addr.
-func (c *Cluster) revocationEnv(addr string) []string {
+// revocationEnv is the environment of a revocation service on addr, with
+// its metrics on metricsAddr.
+func (c *Cluster) revocationEnv(addr, metricsAddr string) []string {
 	return []string{
 		"NATS_URL=nats://" + c.NATSAddr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
-		"LOG_FORMAT=text", "REVOCATION_HTTP_ADDR=" + addr,
+		"LOG_FORMAT=text", "REVOCATION_HTTP_ADDR=" + addr, "REVOCATION_METRICS_ADDR=" + metricsAddr,
 		"REVOCATION_ACK_WAIT=" + ackWait.String(), "REVOCATION_CHECK_INTERVAL=200ms",
 		"REVOCATION_LEEWAY=" + revLeeway.String(),
 	}
@@ -192,10 +195,15 @@ func (c *Cluster) StartExtraRevocation(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
 	i := len(c.Rev)
-	p := NewProc("revocation-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "revocation"), nil, c.revocationEnv(addr))
+	p := NewProc("revocation-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "revocation"), nil, c.revocationEnv(addr, metricsAddr))
 	c.Rev = append(c.Rev, p)
 	c.RevURL = append(c.RevURL, "http://"+addr)
+	c.RevMetricsURL = append(c.RevMetricsURL, "http://"+metricsAddr)
 	if err := p.Start(); err != nil {
 		return i, err
 	}
@@ -212,6 +220,10 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
@@ -224,10 +236,10 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
 		return err
 	}
-	c.AuthURL = "http://" + addr
+	c.AuthURL, c.AuthMetricsURL = "http://"+addr, "http://"+metricsAddr
 	c.Auth = NewProc("auth", c.dir, filepath.Join(c.bin, "auth"), nil, []string{
 		"NATS_URL=nats://" + c.AuthNATS.Addr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
-		"LOG_FORMAT=text", "AUTH_HTTP_ADDR=" + addr,
+		"LOG_FORMAT=text", "AUTH_HTTP_ADDR=" + addr, "AUTH_METRICS_ADDR=" + metricsAddr,
 		"AUTH_DB_PATH=" + filepath.Join(c.dir, "auth.db"), "AUTH_SIGNING_KEY_FILE=" + keyFile,
 		"AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience,
 		"AUTH_ACCESS_TOKEN_TTL=" + tokenTTL.String(), "AUTH_REVOCATION_WAIT=" + revocationWait.String(),

@@ -45,7 +45,7 @@ func slowConsumer(ctx context.Context, e *env) error {
 	resumed := time.Now()
 	peak := 0.0
 	err = poll(ctx, e.cfg.SettleMax, "backlog drained", func() bool {
-		peak = max(peak, scrape(ctx, e.c.RevURL[0], "revocation_consumer_pending"))
+		peak = max(peak, scrape(ctx, e.c.RevMetricsURL[0], "revocation_consumer_pending"))
 		return e.c.ConsumerIdle(ctx)
 	})
 	e.s.Published.Add(int64(len(jtis)))
@@ -182,7 +182,7 @@ func duplicatesOutOfOrder(ctx context.Context, e *env) error {
 // poisonMessages publishes garbage on every kind of subject: each must be
 // terminated and counted, and the consumer move on to the next good event.
 func poisonMessages(ctx context.Context, e *env) error {
-	before := scrape(ctx, e.c.RevURL[0], "revocation_events_invalid_total")
+	before := scrape(ctx, e.c.RevMetricsURL[0], "revocation_events_invalid_total")
 	u := uuid.NewString()
 	wrongUser, _ := events.Encode(events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: time.Now().Add(time.Minute)}.Event(time.Now()))
 	poisons := []struct{ subject, body string }{
@@ -215,7 +215,7 @@ func poisonMessages(ctx context.Context, e *env) error {
 	}
 	var after float64
 	err = poll(ctx, 10*time.Second, "every poison message counted", func() bool {
-		after = scrape(ctx, e.c.RevURL[0], "revocation_events_invalid_total")
+		after = scrape(ctx, e.c.RevMetricsURL[0], "revocation_events_invalid_total")
 		return after-max(before, 0) >= float64(len(poisons))
 	})
 	e.s.Published.Add(int64(len(poisons) + 1))

@@ -112,6 +112,13 @@ func TestHTTPRoutes(t *testing.T) {
 		for _, base := range []string{a, s.RevURL} {
 			expectStatus(t, "healthz", s.do(http.MethodGet, base+"/healthz", "", nil), http.StatusOK)
 			expectStatus(t, "readyz", s.do(http.MethodGet, base+"/readyz", "", nil), http.StatusOK)
+		}
+	})
+	t.Run("MetricsOnTheirOwnListener", func(t *testing.T) {
+		for _, base := range []string{a, s.RevURL} {
+			expectStatus(t, base+"/metrics", s.do(http.MethodGet, base+"/metrics", "", nil), http.StatusNotFound)
+		}
+		for _, base := range []string{s.AuthMetricsURL, s.RevMetricsURL} {
 			if m := s.Metrics(base); !strings.Contains(m, "# TYPE") {
 				t.Fatalf("%s/metrics is not a Prometheus exposition", base)
 			}

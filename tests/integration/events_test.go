@@ -45,7 +45,7 @@ func TestGarbageDoesNotStallTheConsumer(t *testing.T) {
 	tok := s.Login(name)
 	expectStatus(t, "logout after garbage", s.Logout(tok), http.StatusNoContent)
 	expectStatus(t, "me after logout", s.Me(tok), http.StatusUnauthorized)
-	if m := s.Metrics(s.RevURL); !hasMetric(m, "revocation_events_invalid_total") {
+	if m := s.Metrics(s.RevMetricsURL); !hasMetric(m, "revocation_events_invalid_total") {
 		t.Fatalf("revocation_events_invalid_total not counted:\n%s", m)
 	}
 }

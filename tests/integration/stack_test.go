@@ -130,7 +130,11 @@ type stack struct {
 	Revocation *proc
 	AuthURL    string
 	RevURL     string
-	TokenTTL   time.Duration
+	// AuthMetricsURL and RevMetricsURL are the metrics listeners, the only
+	// ones serving /metrics.
+	AuthMetricsURL string
+	RevMetricsURL  string
+	TokenTTL       time.Duration
 }
 
 type stackOpts struct {
@@ -149,7 +153,9 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	s := &stack{t: t, NATS: testkit.StartNATS(t), Redis: testkit.StartRedis(t), TokenTTL: 15 * time.Minute}
 	authAddr, revAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	authMetrics, revMetrics := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	s.AuthURL, s.RevURL = "http://"+authAddr, "http://"+revAddr
+	s.AuthMetricsURL, s.RevMetricsURL = "http://"+authMetrics, "http://"+revMetrics
 	shared := []string{
 		"NATS_URL=" + s.NATS.URL,
 		"REDIS_URL=" + s.Redis.URL,
@@ -158,11 +164,13 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	s.Revocation = startProc(t, "revocation", append(shared,
 		"REVOCATION_HTTP_ADDR="+revAddr,
+		"REVOCATION_METRICS_ADDR="+revMetrics,
 		"REVOCATION_CHECK_INTERVAL=200ms",
 	))
 	s.WaitReady(s.RevURL)
 	s.Auth = startProc(t, "auth", append(append(shared,
 		"AUTH_HTTP_ADDR="+authAddr,
+		"AUTH_METRICS_ADDR="+authMetrics,
 		"AUTH_DB_PATH="+filepath.Join(t.TempDir(), "auth.db"),
 		"AUTH_ISSUER=http://auth.test",
 		"AUTH_AUDIENCE=api",
@@ -192,10 +200,14 @@ func (s *stack) WaitReady(base string) {
 	})
 }
 
-// Metric returns the text exposition of base+"/metrics".
+// Metrics returns the text exposition of base+"/metrics"; base is a
+// metrics listener (AuthMetricsURL, RevMetricsURL).
 func (s *stack) Metrics(base string) string {
 	s.t.Helper()
 	resp := s.do(http.MethodGet, base+"/metrics", "", nil)
+	if resp.Status != http.StatusOK {
+		s.t.Fatalf("GET %s/metrics: %d %s", base, resp.Status, resp.Body)
+	}
 	return resp.Body
 }
 

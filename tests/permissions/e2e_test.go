@@ -38,17 +38,18 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 	publish(t, auth, early.Event(time.Now()))
 
 	revAddr, authAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	revMetrics, authMetrics := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	common := []string{"LOG_LEVEL=debug", "LOG_FORMAT=text"}
 	revocation := startProc(t, "revocation", append(common,
 		"NATS_URL="+n.URL("revocation"), "NATS_INBOX_PREFIX=_INBOX_revocation", "REVOCATION_MANAGE_STREAM=false",
-		"REDIS_URL="+r.URL("revocation"), "REVOCATION_HTTP_ADDR="+revAddr, "REVOCATION_CHECK_INTERVAL=200ms",
+		"REDIS_URL="+r.URL("revocation"), "REVOCATION_HTTP_ADDR="+revAddr, "REVOCATION_METRICS_ADDR="+revMetrics, "REVOCATION_CHECK_INTERVAL=200ms",
 	))
 	waitReady(t, "http://"+revAddr)
 	waitRevoked(t, validator, early.JTI, early.UserID, "the event stored before the first start")
 
 	authSvc := startProc(t, "auth", append(common,
 		"NATS_URL="+n.URL("auth"), "NATS_INBOX_PREFIX=_INBOX_auth", "AUTH_MANAGE_STREAM=false",
-		"REDIS_URL="+r.URL("auth"), "AUTH_HTTP_ADDR="+authAddr,
+		"REDIS_URL="+r.URL("auth"), "AUTH_HTTP_ADDR="+authAddr, "AUTH_METRICS_ADDR="+authMetrics,
 		"AUTH_DB_PATH="+filepath.Join(t.TempDir(), "auth.db"), "AUTH_ISSUER=http://auth.test", "AUTH_AUDIENCE=api",
 		"AUTH_REVOCATION_WAIT=10s", "AUTH_ARGON2_MEMORY_KIB=64", "AUTH_ARGON2_ITERATIONS=1", "AUTH_ARGON2_PARALLELISM=1",
 	))

@@ -13,12 +13,16 @@ type config struct {
 	natsPort       int
 	authAddr       string
 	revocationAddr string
-	authBin        string
-	revocationBin  string
-	redisURL       string
-	redisMode      string
-	issuer         string
-	logLevel       string
+	// authMetricsAddr and revocationMetricsAddr are the services' /metrics
+	// listeners, on loopback only.
+	authMetricsAddr       string
+	revocationMetricsAddr string
+	authBin               string
+	revocationBin         string
+	redisURL              string
+	redisMode             string
+	issuer                string
+	logLevel              string
 }
 
 func (c config) natsDir() string  { return filepath.Join(c.dir, "nats") }
@@ -34,6 +38,8 @@ func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (c
 	fs.IntVar(&c.natsPort, "nats-port", 4222, "port of the embedded nats-server (a free port is used when it is taken)")
 	fs.StringVar(&c.authAddr, "auth-addr", ":8080", "AUTH_HTTP_ADDR of the auth service")
 	fs.StringVar(&c.revocationAddr, "revocation-addr", ":8081", "REVOCATION_HTTP_ADDR of the revocation service")
+	fs.StringVar(&c.authMetricsAddr, "auth-metrics-addr", "127.0.0.1:9080", "AUTH_METRICS_ADDR of the auth service (/metrics; loopback only)")
+	fs.StringVar(&c.revocationMetricsAddr, "revocation-metrics-addr", "127.0.0.1:9081", "REVOCATION_METRICS_ADDR of the revocation service (/metrics; loopback only)")
 	fs.StringVar(&c.authBin, "auth-bin", "bin/auth", "auth binary (make build)")
 	fs.StringVar(&c.revocationBin, "revocation-bin", "bin/revocation", "revocation binary (make build)")
 	fs.StringVar(&c.redisURL, "redis-url", getenv("REDIS_URL"), "use this Redis (env REDIS_URL); empty: start a local redis-server, or the in-process stand-in")
@@ -51,8 +57,28 @@ func parseConfig(getenv func(string) string, args []string, stderr io.Writer) (c
 	default:
 		return c, fmt.Errorf("-redis: %q is not auto, server or standin", c.redisMode)
 	}
+	for _, m := range []struct{ flag, addr string }{
+		{"-auth-metrics-addr", c.authMetricsAddr}, {"-revocation-metrics-addr", c.revocationMetricsAddr},
+	} {
+		if !isLoopback(m.addr) {
+			return c, fmt.Errorf("%s: %q is not a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT): metrics stay off the network", m.flag, m.addr)
+		}
+	}
 	c.issuer = "http://" + localAddr(c.authAddr)
 	return c, nil
+}
+
+// isLoopback reports whether addr is host:port with a loopback host.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // localAddr turns ":8080" into "127.0.0.1:8080" for URLs printed to a person.

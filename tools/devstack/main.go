@@ -65,11 +65,13 @@ func run(ctx context.Context, getenv func(string) string, args []string, stdout,
 	procs := &supervisor{logger: logger, stdout: stderr}
 	defer procs.stopAll()
 	if err := procs.start(ctx, "revocation", cfg.revocationBin, append(env,
-		"REVOCATION_HTTP_ADDR="+cfg.revocationAddr)); err != nil {
+		"REVOCATION_HTTP_ADDR="+cfg.revocationAddr,
+		"REVOCATION_METRICS_ADDR="+cfg.revocationMetricsAddr)); err != nil {
 		return err
 	}
 	if err := procs.start(ctx, "auth", cfg.authBin, append(env,
 		"AUTH_HTTP_ADDR="+cfg.authAddr,
+		"AUTH_METRICS_ADDR="+cfg.authMetricsAddr,
 		"AUTH_DB_PATH="+cfg.dbPath(),
 		"AUTH_SIGNING_KEY_FILE="+keyFile,
 		"AUTH_ISSUER="+cfg.issuer,
@@ -79,7 +81,11 @@ func run(ctx context.Context, getenv func(string) string, args []string, stdout,
 	if err := waitReady(ctx, procs, "http://"+localAddr(cfg.revocationAddr)+"/readyz", "http://"+localAddr(cfg.authAddr)+"/readyz"); err != nil {
 		return err
 	}
-	printTryIt(stdout, localAddr(cfg.authAddr), localAddr(cfg.revocationAddr), natsURL, redisURL)
+	printTryIt(stdout, endpoints{
+		auth: localAddr(cfg.authAddr), revocation: localAddr(cfg.revocationAddr),
+		authMetrics: cfg.authMetricsAddr, revocationMetrics: cfg.revocationMetricsAddr,
+		natsURL: natsURL, redisURL: redisURL,
+	})
 
 	select {
 	case <-ctx.Done():

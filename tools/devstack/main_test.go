@@ -25,10 +25,12 @@ func TestRun(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			authPort, revPort := freePort(t), freePort(t)
+			authMetrics, revMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			args := []string{
 				"-dir", dir, "-nats-port", "0", "-redis", mode,
 				"-auth-addr", fmt.Sprintf("127.0.0.1:%d", authPort),
 				"-revocation-addr", fmt.Sprintf("127.0.0.1:%d", revPort),
+				"-auth-metrics-addr", authMetrics, "-revocation-metrics-addr", revMetrics,
 				"-auth-bin", filepath.Join(bin, "auth"), "-revocation-bin", filepath.Join(bin, "revocation"),
 			}
 			getenv := func(k string) string {
@@ -65,10 +67,25 @@ func TestRun(t *testing.T) {
 				t.Errorf("the stand-in was not announced loudly")
 			}
 			base := fmt.Sprintf("http://127.0.0.1:%d", authPort)
-			if !strings.Contains(stdout.String(), base) {
-				t.Errorf("instructions do not name %s:\n%s", base, stdout.String())
+			metricsURLs := []string{"http://" + authMetrics + "/metrics", "http://" + revMetrics + "/metrics"}
+			for _, u := range append([]string{base}, metricsURLs...) {
+				if !strings.Contains(stdout.String(), u) {
+					t.Errorf("instructions do not name %s:\n%s", u, stdout.String())
+				}
 			}
 			tryIt(t, base)
+			for _, u := range []string{base + "/metrics", fmt.Sprintf("http://127.0.0.1:%d/metrics", revPort)} {
+				if st, b := call(t, http.MethodGet, u, "", ""); st != http.StatusNotFound {
+					t.Errorf("%s on an API listener: %d %s, want 404", u, st, b)
+				}
+			}
+			if st, b := call(t, http.MethodGet, metricsURLs[0], "", ""); st != http.StatusOK ||
+				!strings.Contains(b, `auth_logout_outcomes_total{endpoint="logout",status="204"} 1`) {
+				t.Errorf("%s: %d, without the logout counted:\n%.2000s", metricsURLs[0], st, b)
+			}
+			if st, b := call(t, http.MethodGet, metricsURLs[1], "", ""); st != http.StatusOK || !strings.Contains(b, "revocation_checkpoint") {
+				t.Errorf("%s: %d %.500s", metricsURLs[1], st, b)
+			}
 
 			cancel()
 			select {
@@ -156,8 +173,17 @@ func freePort(t *testing.T) int {
 
 func TestParseConfig(t *testing.T) {
 	c, err := parseConfig(func(string) string { return "redis://example:6379/0" }, nil, io.Discard)
-	if err != nil || c.redisURL != "redis://example:6379/0" || c.authAddr != ":8080" || c.issuer != "http://127.0.0.1:8080" {
+	if err != nil || c.redisURL != "redis://example:6379/0" || c.authAddr != ":8080" || c.issuer != "http://127.0.0.1:8080" ||
+		c.authMetricsAddr != "127.0.0.1:9080" || c.revocationMetricsAddr != "127.0.0.1:9081" {
 		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"-auth-metrics-addr", ":9080"}, {"-revocation-metrics-addr", "0.0.0.0:9081"}, {"-auth-metrics-addr", "192.0.2.1:9080"}} {
+		if _, err := parseConfig(func(string) string { return "" }, args, io.Discard); err == nil {
+			t.Errorf("%v accepted: metrics must stay on loopback", args)
+		}
+	}
+	if _, err := parseConfig(func(string) string { return "" }, []string{"-auth-metrics-addr", "[::1]:0", "-revocation-metrics-addr", "localhost:0"}, io.Discard); err != nil {
+		t.Errorf("loopback metrics addresses refused: %v", err)
 	}
 	if _, err := parseConfig(func(string) string { return "" }, []string{"-redis", "memcached"}, io.Discard); err == nil {
 		t.Fatalf("-redis memcached accepted")

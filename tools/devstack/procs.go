@@ -135,11 +135,19 @@ func ensureSigningKey(path string) (string, error) {
 	return path, nil
 }
 
-func printTryIt(w io.Writer, auth, revocation, natsURL, redisURL string) {
+// endpoints are what the instructions name: host:port of each listener, and
+// the NATS and Redis URLs.
+type endpoints struct {
+	auth, revocation, authMetrics, revocationMetrics string
+	natsURL, redisURL                                string
+}
+
+func printTryIt(w io.Writer, t endpoints) {
 	_, _ = fmt.Fprintf(w, `
 Event-driven JWT revocation is running.
-  auth        http://%[1]s   (register, login, me, logout, logout-all-devices, jwks)
-  revocation  http://%[2]s   (/healthz /readyz /metrics)
+  auth        http://%[1]s   (register, login, me, logout, logout-all-devices, jwks, /healthz /readyz)
+  revocation  http://%[2]s   (/healthz /readyz)
+  metrics     http://%[5]s/metrics (auth)   http://%[6]s/metrics (revocation)   loopback only
   NATS        %[3]s  (JetStream stream REVOCATIONS)
   Redis       %[4]s
 
@@ -149,7 +157,8 @@ Try it (needs curl):
   curl -s http://%[1]s/v1/auth/me -H "Authorization: Bearer $TOKEN"
   curl -s -o /dev/null -w '%%{http_code}\n' -X POST http://%[1]s/v1/auth/logout -H "Authorization: Bearer $TOKEN"    # 204: revoked and enforced
   curl -s -i http://%[1]s/v1/auth/me -H "Authorization: Bearer $TOKEN"                                                # 401 token_revoked
+  curl -s http://%[5]s/metrics | grep '^auth_logout_outcomes_total'                                              # the 204 counted
 
 Press Ctrl-C to stop everything.
-`, auth, revocation, natsURL, redisURL)
+`, t.auth, t.revocation, t.natsURL, t.redisURL, t.authMetrics, t.revocationMetrics)
 }
