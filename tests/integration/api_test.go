@@ -124,6 +124,15 @@ func TestHTTPRoutes(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrNotJSON", func(t *testing.T) {
+		for _, path := range []string{"/v1/auth/register", "/v1/auth/login"} {
+			r := s.doAs(http.MethodPost, a+path, "text/plain", `{"username":"`+name+`","password":"correct horse battery"}`)
+			expectStatus(t, path+" as text/plain", r, http.StatusUnsupportedMediaType)
+			if code := r.JSON(t)["error"]; code != "unsupported_media_type" {
+				t.Fatalf("%s as text/plain: error %v", path, code)
+			}
+		}
+	})
 	t.Run("LogoutAndLogoutAll", func(t *testing.T) {
 		expectStatus(t, "logout", s.Logout(s.Login(name)), http.StatusNoContent)
 		expectStatus(t, "logout-all", s.LogoutAll(s.Login(name)), http.StatusNoContent)

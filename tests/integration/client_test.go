@@ -42,14 +42,30 @@ func (s *stack) do(method, url, token string, body any) response {
 		}
 		rd = strings.NewReader(string(raw))
 	}
+	contentType := ""
+	if rd != nil {
+		contentType = "application/json"
+	}
+	return s.send(method, url, token, contentType, rd)
+}
+
+// doAs sends body with the given Content-Type ("" sends none) and no
+// token.
+func (s *stack) doAs(method, url, contentType, body string) response {
+	s.t.Helper()
+	return s.send(method, url, "", contentType, strings.NewReader(body))
+}
+
+func (s *stack) send(method, url, token, contentType string, rd io.Reader) response {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -25,6 +25,7 @@ const (
 	CodeWeakPassword          = "weak_password"
 	CodeRateLimited           = "rate_limited"
 	CodeRequestTooLarge       = "request_too_large"
+	CodeUnsupportedMediaType  = "unsupported_media_type"
 	CodeRevocationUnavailable = "revocation_unavailable"
 	CodeNotReady              = "not_ready"
 	CodeUnavailable           = "unavailable"
@@ -70,6 +71,8 @@ func Status(code string) int {
 		return http.StatusConflict
 	case CodeRequestTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
 	case CodeRevocationUnavailable, CodeNotReady, CodeUnavailable:

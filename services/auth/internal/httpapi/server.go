@@ -179,8 +179,10 @@ func (s *Server) routes() http.Handler {
 			s.fail(w, r, errorf(CodeMethodNotAllowed, "use "+strings.ReplaceAll(allow, ", ", " or ")))
 		}))
 	}
-	handle(http.MethodPost, "/v1/auth/register", s.register)
-	handle(http.MethodPost, "/v1/auth/login", s.login)
+	// The routes that read a JSON body refuse any other Content-Type (415)
+	// before counting an attempt or hashing a password.
+	handle(http.MethodPost, "/v1/auth/register", s.requireJSON(s.register))
+	handle(http.MethodPost, "/v1/auth/login", s.requireJSON(s.login))
 	handle(http.MethodPost, "/v1/auth/logout", s.logout)
 	handle(http.MethodPost, "/v1/auth/logout-all-devices", s.logoutAllDevices)
 	handle(http.MethodGet, "/v1/auth/me", s.validator.Middleware(http.HandlerFunc(s.me)).ServeHTTP)
