@@ -1,6 +1,6 @@
 # Two commands: `make run` starts everything, `make test` runs every test.
 SHELL := /bin/bash
-MODULES := pkg/events pkg/jwtx services/revocation services/auth internal/testkit tests/integration tests/permissions tools/devstack examples/validator tests/chaos tools/benchreport
+MODULES := pkg/events pkg/jwtx services/revocation services/auth internal/redisfn internal/testkit tests/integration tests/permissions tools/devstack examples/validator tests/chaos tools/benchreport
 GO ?= go
 # go1.26.8 (this machine's) has standard-library vulnerabilities fixed in
 # 1.26.10; the go command fetches that toolchain from the module proxy.
