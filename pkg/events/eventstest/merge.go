@@ -1,0 +1,126 @@
+// Package eventstest holds test vectors for every materialised view of the
+// revocation stream: the same sequences of events, and the state each view
+// must hold after them. The revocation service's Redis store and the
+// validators' near-cache run the same cases, so the two can never drift
+// apart on the expiry and merge rules of events.Retention.
+//
+//	for _, c := range eventstest.MergeCases(now, retention) {
+//		for _, ev := range c.Events { view.Apply(ev) }
+//		// compare the view's key c.Key with c.Want
+//	}
+package eventstest
+
+import (
+	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/events"
+)
+
+// KeyState is what a view holds for one key after a case's events.
+type KeyState struct {
+	// Absent means the key must not exist (or count as expired).
+	Absent bool
+	// Version is a user key's version (0 for a token key).
+	Version int64
+	// Expiry is the key's exact expiry (Redis PEXPIRETIME, in milliseconds;
+	// a view with a coarser clock rounds it up).
+	Expiry time.Time
+}
+
+// MergeCase is one sequence of events applied in order to an empty view.
+type MergeCase struct {
+	Name   string
+	Events []events.Event
+	// JTI is set for a token case: the view's token_blacklist:{JTI}.
+	JTI string
+	// UserID is set for a user case: the view's user_token_version:{UserID}.
+	UserID string
+	Want   KeyState
+}
+
+// Fixed ids, so that a failing case names the same keys on every run.
+const (
+	jti  = "6f1d4a2c-1b3e-4c5d-8e9f-0a1b2c3d4e5f"
+	user = "0b7e9c1a-2d3f-4a5b-9c8d-7e6f5a4b3c2d"
+)
+
+// MergeCases returns the cases for a view whose clock reads now, with
+// retention r (the view's REVOCATION_MAX_TOKEN_TTL and leeway).
+func MergeCases(now time.Time, r events.Retention) []MergeCase {
+	now = now.Truncate(time.Millisecond)
+	limit := now.Add(r.MaxTokenTTL + r.Leeway)
+	tok := func(occurred, exp time.Time) events.Event {
+		return events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: exp}.Event(occurred)
+	}
+	usr := func(occurred time.Time, v int64, exp time.Time) events.Event {
+		return events.UserTokensRevoked{UserID: user, Version: v, ExpiresAt: exp}.Event(occurred)
+	}
+	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	return []MergeCase{
+		{
+			Name:   "TokenExpiresAtExpPlusLeeway",
+			Events: []events.Event{tok(now, now.Add(10*time.Minute))},
+			JTI:    jti, Want: KeyState{Expiry: now.Add(10*time.Minute + r.Leeway)},
+		},
+		{
+			Name:   "TokenExpiryOnlyExtended",
+			Events: []events.Event{tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
+			JTI:    jti, Want: KeyState{Expiry: now.Add(70*time.Minute + r.Leeway)},
+		},
+		{
+			Name:   "TokenLaterExpiryExtends",
+			Events: []events.Event{tok(now, now.Add(10*time.Minute)), tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
+			JTI:    jti, Want: KeyState{Expiry: now.Add(70*time.Minute + r.Leeway)},
+		},
+		{
+			Name:   "TokenExpiryClampedToLongestLifetime",
+			Events: []events.Event{tok(now, far)},
+			JTI:    jti, Want: KeyState{Expiry: limit},
+		},
+		{
+			Name:   "TokenExpired",
+			Events: []events.Event{tok(now.Add(-3*time.Hour), now.Add(-2*time.Hour))},
+			JTI:    jti, Want: KeyState{Absent: true},
+		},
+		{
+			// The red-team finding: an issuer with a 5 s TTL must not cut
+			// short what an earlier logout-all protects.
+			Name:   "UserVersionLivesLongestTokenLifetime",
+			Events: []events.Event{usr(now, 1, now.Add(5*time.Second))},
+			UserID: user, Want: KeyState{Version: 1, Expiry: limit},
+		},
+		{
+			Name:   "UserVersionWithoutExpiresAt",
+			Events: []events.Event{usr(now, 2, time.Time{})},
+			UserID: user, Want: KeyState{Version: 2, Expiry: limit},
+		},
+		{
+			Name:   "UserVersionOnlyRaised",
+			Events: []events.Event{usr(now, 5, now.Add(20*time.Minute)), usr(now, 4, now.Add(30*time.Minute))},
+			UserID: user, Want: KeyState{Version: 5, Expiry: limit},
+		},
+		{
+			// A higher version that occurred earlier (another publisher's
+			// clock, a replay out of order) raises the version and keeps
+			// the later expiry.
+			Name:   "HigherVersionNeverShortensExpiry",
+			Events: []events.Event{usr(now, 5, time.Time{}), usr(now.Add(-time.Hour), 6, now.Add(5*time.Second))},
+			UserID: user, Want: KeyState{Version: 6, Expiry: limit},
+		},
+		{
+			Name:   "LowerVersionExtendsExpiry",
+			Events: []events.Event{usr(now.Add(-time.Hour), 6, time.Time{}), usr(now, 5, time.Time{})},
+			UserID: user, Want: KeyState{Version: 6, Expiry: limit},
+		},
+		{
+			Name:   "FutureOccurredAtCountsAsNow",
+			Events: []events.Event{usr(far, 3, far)},
+			UserID: user, Want: KeyState{Version: 3, Expiry: limit},
+		},
+		{
+			Name:   "UserVersionExpired",
+			Events: []events.Event{usr(now.Add(-r.MaxTokenTTL-r.Leeway-time.Hour), 2, time.Time{})},
+			UserID: user, Want: KeyState{Absent: true},
+		},
+	}
+}
