@@ -3,6 +3,7 @@ module github.com/eventjwt/eventjwt/services/revocation
 go 1.26.0
 
 require (
+	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
 	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
 	github.com/google/uuid v1.6.0
@@ -35,6 +36,7 @@ require (
 )
 
 replace (
+	github.com/eventjwt/eventjwt/internal/redisfn => ../../internal/redisfn
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/redisfn"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/backoff"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
@@ -31,15 +32,6 @@ func (b batch) events() []events.Event {
 		evs[i] = it.ev
 	}
 	return evs
-}
-
-// bodies returns the message body of each event, in the order of events.
-func (b batch) bodies() [][]byte {
-	out := make([][]byte, len(b.items))
-	for i, it := range b.items {
-		out[i] = it.msg.Data()
-	}
-	return out
 }
 
 func (b batch) seqs() []uint64 {
@@ -106,6 +98,11 @@ func (in *Ingester) write(ctx context.Context, sb store.Batch, held []item) (sto
 			in.m.applyDuration.Observe(time.Since(start).Seconds())
 			in.m.batchSize.Observe(float64(len(sb.Events)))
 			in.m.expired.Add(float64(res.Expired))
+			if res.Clamped > 0 {
+				in.m.clamped.Add(float64(res.Clamped))
+				in.log.Warn("event expiries cut to the longest token lifetime; is REVOCATION_MAX_TOKEN_TTL below an issuer's token TTL?",
+					"events", res.Clamped)
+			}
 			for typ, n := range res.Written {
 				in.m.applied.WithLabelValues(typ).Add(float64(n))
 			}
@@ -116,7 +113,11 @@ func (in *Ingester) write(ctx context.Context, sb store.Batch, held []item) (sto
 		}
 		in.m.redisErrors.Inc()
 		d := in.cfg.Backoff.Delay(attempt)
-		in.log.Warn("redis write failed; retrying", "mode", sb.Mode, "events", len(sb.Events), "attempt", attempt+1, "in", d, "err", err)
+		if errors.Is(err, redisfn.ErrNotLoaded) {
+			in.log.Error("redis write refused; retrying", "attempt", attempt+1, "in", d, "err", err)
+		} else {
+			in.log.Warn("redis write failed; retrying", "mode", sb.Mode, "events", len(sb.Events), "attempt", attempt+1, "in", d, "err", err)
+		}
 		progress := func() {
 			for _, it := range held {
 				_ = it.msg.InProgress()

@@ -114,7 +114,6 @@ func (in *Ingester) processDurable(ctx context.Context, msgs []jetstream.Msg) er
 	res, err := in.write(ctx, store.Batch{
 		Mode:          store.Normal,
 		Events:        b.events(),
-		Bodies:        b.bodies(),
 		MaxSeq:        b.maxSeq,
 		MinCheckpoint: in.lastWritten.Load(),
 	}, b.items)

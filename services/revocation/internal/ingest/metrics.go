@@ -24,6 +24,7 @@ type metrics struct {
 	checkpoint        prometheus.Gauge
 	applied           *prometheus.CounterVec
 	expired           prometheus.Counter
+	clamped           prometheus.Counter
 	batchSize         prometheus.Histogram
 	applyDuration     prometheus.Histogram
 	pending           prometheus.Gauge
@@ -62,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "revocation_events_applied_total",
 			Help: "Events written to Redis, by event type.",
 		}, []string{"type"}),
+		clamped: f.NewCounter(prometheus.CounterOpts{
+			Name: "revocation_events_clamped_total",
+			Help: "Events whose expiry was cut to occurred_at + REVOCATION_MAX_TOKEN_TTL + leeway: an issuer whose tokens outlive REVOCATION_MAX_TOKEN_TTL (raise it) or a forged expires_at.",
+		}),
 		expired: f.NewCounter(prometheus.CounterOpts{
 			Name: "revocation_events_expired_total",
 			Help: "Events skipped because what they revoke has already expired.",

@@ -77,7 +77,7 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 	in.log.Warn("checkpoint missing: rebuilding Redis from the stream", "first", state.FirstSeq, "last", state.LastSeq, "messages", state.Msgs)
 	if state.Msgs > 0 {
 		err = in.replay(ctx, state.FirstSeq, state.LastSeq, func(ctx context.Context, b batch) error {
-			_, err := in.write(ctx, store.Batch{Mode: store.Rebuild, RebuildID: id, Events: b.events(), Bodies: b.bodies()}, nil)
+			_, err := in.write(ctx, store.Batch{Mode: store.Rebuild, RebuildID: id, Events: b.events()}, nil)
 			return err
 		})
 		if err != nil {
@@ -138,7 +138,6 @@ func (in *Ingester) catchUp(ctx context.Context, cp uint64) error {
 		res, err := in.write(ctx, store.Batch{
 			Mode:          store.Normal,
 			Events:        b.events(),
-			Bodies:        b.bodies(),
 			MaxSeq:        b.maxSeq,
 			MinCheckpoint: in.lastWritten.Load(),
 		}, nil)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -38,11 +37,6 @@ type Batch struct {
 	// Events are applied in order. Invalid events must be filtered out
 	// before; expired ones are skipped here.
 	Events []events.Event
-	// Bodies, when set, holds the message body each event was decoded
-	// from (Bodies[i] for Events[i]): a revoked token's key then stores
-	// those bytes, the event's JSON as published, instead of encoding the
-	// event again (a fifth of the ingest's CPU).
-	Bodies [][]byte
 	// MaxSeq is the highest stream sequence the batch covers (Normal).
 	MaxSeq uint64
 	// MinCheckpoint is the checkpoint this process last wrote (Normal).
@@ -61,7 +55,16 @@ type Result struct {
 	Written map[string]int
 	// Expired counts the events skipped because their expiry has passed.
 	Expired int
+	// Clamped counts the events whose expiry was cut to the longest token
+	// lifetime (events.Retention.Expiry): an issuer whose tokens outlive
+	// REVOCATION_MAX_TOKEN_TTL, or a forged expires_at.
+	Clamped int
 }
+
+// BlacklistValue is the value of every token_blacklist key: a small
+// marker, since validators only ask whether the key exists and the event
+// itself stays in the stream.
+const BlacklistValue = "1"
 
 // write is one key to set.
 type write struct {
@@ -69,12 +72,13 @@ type write struct {
 	pxat             int64 // Unix milliseconds
 }
 
-// Apply writes a batch with one script call (atomic, one round trip). See
-// Mode for what happens to the checkpoint. An error other than the
+// Apply writes a batch with one function call (atomic, one round trip).
+// See Mode for what happens to the checkpoint. An error other than the
 // sentinels is a Redis failure: retrying the same batch is safe.
 func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	res := Result{Written: map[string]int{}}
-	nowMS := s.opts.Now().UnixMilli()
+	now := s.opts.Now()
+	nowMS := now.UnixMilli()
 	keys := make([]string, 2, 2+len(b.Events))
 	keys[0], keys[1] = KeyCheckpoint, KeyRebuildMarker
 	args := make([]any, 4, 4+3*len(b.Events))
@@ -84,15 +88,8 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	} else {
 		args[1], args[2], args[3] = strconv.FormatUint(b.MinCheckpoint, 10), strconv.FormatUint(b.MaxSeq, 10), 0
 	}
-	if b.Bodies != nil && len(b.Bodies) != len(b.Events) {
-		return res, fmt.Errorf("store: %d bodies for %d events", len(b.Bodies), len(b.Events))
-	}
-	for i, ev := range b.Events {
-		var body []byte
-		if b.Bodies != nil {
-			body = b.Bodies[i]
-		}
-		w, err := s.writeFor(ev, body)
+	for _, ev := range b.Events {
+		w, clamped, err := s.writeFor(ev, now)
 		if err != nil {
 			return res, err
 		}
@@ -100,11 +97,14 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 			res.Expired++
 			continue
 		}
+		if clamped {
+			res.Clamped++
+		}
 		keys = append(keys, w.key)
 		args = append(args, w.kind, w.value, w.pxat)
 		res.Written[ev.Type]++
 	}
-	vals, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	vals, err := Library.Call(ctx, s.rdb, "apply", keys, args...).StringSlice()
 	if err != nil {
 		return Result{}, fmt.Errorf("store: apply %s batch of %d: %w", b.Mode, len(b.Events), err)
 	}
@@ -132,45 +132,17 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 }
 
 // writeFor returns the key an event sets, its value and its absolute
-// expiry; body is the event's JSON as received, or nil.
-func (s *Store) writeFor(ev events.Event, body []byte) (write, error) {
+// expiry (events.Retention.Expiry); clamped reports an expiry cut short.
+func (s *Store) writeFor(ev events.Event, now time.Time) (w write, clamped bool, err error) {
+	at, clamped := s.retention.Expiry(ev, now)
 	switch ev.Type {
 	case events.TypeTokenRevoked:
-		if body == nil {
-			// Not events.Encode: the events were validated when decoded,
-			// and validating each one again cost a tenth of the ingest's CPU.
-			if ev.SchemaVersion == 0 {
-				ev.SchemaVersion = events.SchemaVersion
-			}
-			var err error
-			if body, err = json.Marshal(ev); err != nil {
-				return write{}, fmt.Errorf("store: encode event %s: %w", ev.ID, err)
-			}
-		}
-		return write{
-			key:   KeyPrefixTokenBlacklist + ev.JTI,
-			kind:  "t",
-			value: string(body),
-			pxat:  ev.ExpiresAt.Add(s.opts.Leeway).UnixMilli(),
-		}, nil
+		w = write{key: KeyPrefixTokenBlacklist + ev.JTI, kind: "t", value: BlacklistValue}
 	case events.TypeUserTokensRevoked:
-		return write{
-			key:   KeyPrefixUserTokenVersion + ev.UserID,
-			kind:  "u",
-			value: strconv.FormatInt(ev.Version, 10),
-			pxat:  UserVersionExpiry(ev, s.opts.MaxTokenTTL).Add(s.opts.Leeway).UnixMilli(),
-		}, nil
+		w = write{key: KeyPrefixUserTokenVersion + ev.UserID, kind: "u", value: strconv.FormatInt(ev.Version, 10)}
 	default:
-		return write{}, fmt.Errorf("store: %w: type %q", events.ErrInvalidEvent, ev.Type)
+		return write{}, false, fmt.Errorf("store: %w: type %q", events.ErrInvalidEvent, ev.Type)
 	}
-}
-
-// UserVersionExpiry is when a user version stops protecting anything
-// (before leeway): the event's expires_at, or occurred_at + maxTokenTTL
-// when the publisher did not say.
-func UserVersionExpiry(ev events.Event, maxTokenTTL time.Duration) time.Time {
-	if !ev.ExpiresAt.IsZero() {
-		return ev.ExpiresAt
-	}
-	return ev.OccurredAt.Add(maxTokenTTL)
+	w.pxat = at.UnixMilli()
+	return w, clamped, nil
 }

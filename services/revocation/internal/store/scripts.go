@@ -1,12 +1,13 @@
 package store
 
-import "github.com/redis/go-redis/v9"
+import "github.com/eventjwt/eventjwt/internal/redisfn"
 
 // luaHelpers compare stream sequences and versions as decimal strings, so
 // that values beyond 2^53 (where Lua numbers lose precision) stay exact.
-// canon returns a string of digits without leading zeros, or nil. The
-// scripts also run on gopher-lua (miniredis, the stand-in of make run), so
-// they keep to what both interpreters accept.
+// canon returns a string of digits without leading zeros, or nil; extend
+// moves a key's expiry to pxat unless it already expires later (a key
+// without expiry gets one). The code also runs on gopher-lua (miniredis,
+// the stand-in of make run), so it keeps to what both interpreters accept.
 const luaHelpers = `
 local function canon(s)
   if type(s) ~= 'string' then return nil end
@@ -16,9 +17,18 @@ local function gt(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end
+local function extend(key, pxat)
+  local exp = redis.call('PEXPIRETIME', key)
+  if exp == -1 or (exp >= 0 and exp < tonumber(pxat)) then
+    redis.call('PEXPIREAT', key, pxat)
+  end
+end
 `
 
-// applyScript writes one batch.
+// applyBody writes one batch. Every expiry is only ever extended: a key
+// that already expires later keeps its expiry, whatever the event says, so
+// no event (a later one with a shorter lifetime, a replayed one, one out of
+// order) can shorten what an earlier one protects.
 //
 // KEYS[1] checkpoint, KEYS[2] rebuild marker, KEYS[3..] one key per write.
 // ARGV[1] mode: "normal" or "rebuild".
@@ -31,7 +41,7 @@ end
 // "lost" (normal mode, no checkpoint: nothing written), "regressed" (normal
 // mode, checkpoint below ARGV[2]: nothing written) or "aborted" (rebuild
 // mode, this rebuild's id is not in the marker: nothing written).
-var applyScript = redis.NewScript(luaHelpers + `
+const applyBody = `
 local prev = '0'
 if ARGV[1] == 'normal' then
   local cp = redis.call('GET', KEYS[1])
@@ -46,17 +56,15 @@ for i = 3, #KEYS do
   local a = 5 + (i - 3) * 3
   local kind, val, pxat = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   if kind == 't' then
-    redis.call('SET', KEYS[i], val, 'NX', 'PXAT', pxat)
+    if not redis.call('SET', KEYS[i], val, 'NX', 'PXAT', pxat) then
+      extend(KEYS[i], pxat)
+    end
   else
     local cur = canon(redis.call('GET', KEYS[i]))
     if not cur or gt(val, cur) then
-      redis.call('SET', KEYS[i], val, 'PXAT', pxat)
-    elseif cur == val then
-      local exp = redis.call('PEXPIRETIME', KEYS[i])
-      if exp == -1 or (exp >= 0 and exp < tonumber(pxat)) then
-        redis.call('PEXPIREAT', KEYS[i], pxat)
-      end
+      redis.call('SET', KEYS[i], val, 'KEEPTTL')
     end
+    extend(KEYS[i], pxat)
   end
 end
 if ARGV[1] ~= 'normal' then return {'ok', '0', '0'} end
@@ -64,26 +72,26 @@ local new = prev
 if gt(ARGV[3], prev) then new = ARGV[3] end
 redis.call('SET', KEYS[1], new)
 return {'ok', prev, new}
-`)
+`
 
-// beginRebuildScript registers a rebuild unless the checkpoint exists.
+// beginRebuildBody registers a rebuild unless the checkpoint exists.
 //
 // KEYS[1] checkpoint, KEYS[2] marker; ARGV[1] rebuild id, ARGV[2] marker
 // TTL (ms). Returns 1 when registered, 0 when the checkpoint exists.
-var beginRebuildScript = redis.NewScript(`
+const beginRebuildBody = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
-`)
+`
 
-// finishRebuildScript publishes the checkpoint of a finished rebuild, only
+// finishRebuildBody publishes the checkpoint of a finished rebuild, only
 // if its id is still in the marker (no flush since the rebuild started).
 //
 // KEYS[1] checkpoint, KEYS[2] marker; ARGV[1] rebuild id, ARGV[2] the
 // stream's last sequence when the rebuild started.
 // Returns {"ok", new checkpoint} or {"aborted", "0"}.
-var finishRebuildScript = redis.NewScript(luaHelpers + `
+const finishRebuildBody = `
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'aborted', '0'} end
 redis.call('SREM', KEYS[2], ARGV[1])
 local cp = canon(redis.call('GET', KEYS[1]))
@@ -91,4 +99,18 @@ local new = ARGV[2]
 if cp and gt(cp, new) then new = cp end
 redis.call('SET', KEYS[1], new)
 return {'ok', new}
-`)
+`
+
+// LibraryPrefix names this service's Redis Functions library; the file
+// deploy/redis/functions/<LibraryPrefix>.lua holds its code for operators
+// whose service identity may not load it (TestLibraryFileCurrent keeps
+// that file current).
+const LibraryPrefix = "eventjwt_revocation"
+
+// Library is the revocation service's Lua code as a Redis Functions
+// library: the service runs it with FCALL and needs no EVAL right.
+var Library = redisfn.New(LibraryPrefix, luaHelpers, map[string]string{
+	"apply":          applyBody,
+	"begin_rebuild":  beginRebuildBody,
+	"finish_rebuild": finishRebuildBody,
+})

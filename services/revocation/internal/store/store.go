@@ -1,5 +1,6 @@
 // Package store is the Redis side of the revocation service: it writes
-// batches of revocation events with one Lua script call each, keeps the
+// batches of revocation events with one Redis Functions call each (FCALL
+// of Library, loaded on first use when the user may), keeps the
 // checkpoint, and runs the rebuild protocol that refills an emptied Redis.
 //
 //	s := store.New(rdb, store.Options{Leeway: time.Minute, MaxTokenTTL: 24 * time.Hour})
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,8 +24,8 @@ import (
 // jwtx.KeyCheckpoint. They are repeated here so that this service does not
 // depend on pkg/jwtx.
 const (
-	// KeyPrefixTokenBlacklist is followed by a token's jti; the value is the
-	// TokenRevoked event (JSON), expiring at the token's exp plus leeway.
+	// KeyPrefixTokenBlacklist is followed by a token's jti; the value is
+	// BlacklistValue, expiring at the token's exp plus leeway.
 	KeyPrefixTokenBlacklist = "token_blacklist:"
 	// KeyPrefixUserTokenVersion is followed by a user id; the value is the
 	// lowest token version still valid for that user.
@@ -60,8 +62,9 @@ const DefaultMarkerTTL = time.Hour
 type Options struct {
 	// Leeway is added to every expiry.
 	Leeway time.Duration
-	// MaxTokenTTL is the fallback lifetime of a user version whose event
-	// has no expires_at: it expires at occurred_at + MaxTokenTTL + Leeway.
+	// MaxTokenTTL is the longest token lifetime: a user version lives
+	// until occurred_at + MaxTokenTTL + Leeway, and no key beyond that
+	// (events.Retention).
 	MaxTokenTTL time.Duration
 	// MarkerTTL defaults to DefaultMarkerTTL.
 	MarkerTTL time.Duration
@@ -71,8 +74,9 @@ type Options struct {
 
 // Store writes revocations into Redis. It is safe for concurrent use.
 type Store struct {
-	rdb  redis.Cmdable
-	opts Options
+	rdb       redis.Cmdable
+	opts      Options
+	retention events.Retention
 }
 
 // New returns a Store on rdb.
@@ -83,7 +87,7 @@ func New(rdb redis.Cmdable, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, opts: opts}
+	return &Store{rdb: rdb, opts: opts, retention: events.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway}}
 }
 
 // Checkpoint returns the stored checkpoint; ok is false when it is missing.
@@ -107,7 +111,7 @@ func (s *Store) Checkpoint(ctx context.Context) (seq uint64, ok bool, err error)
 // exists (someone else finished a rebuild, or Redis never lost it): then it
 // returns false and registers nothing.
 func (s *Store) BeginRebuild(ctx context.Context, id string) (bool, error) {
-	n, err := beginRebuildScript.Run(ctx, s.rdb, []string{KeyCheckpoint, KeyRebuildMarker},
+	n, err := Library.Call(ctx, s.rdb, "begin_rebuild", []string{KeyCheckpoint, KeyRebuildMarker},
 		id, s.opts.MarkerTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: begin rebuild: %w", err)
@@ -119,7 +123,7 @@ func (s *Store) BeginRebuild(ctx context.Context, id string) (bool, error) {
 // from the marker, atomically, if id is still in the marker. Otherwise it
 // returns ErrRebuildAborted and writes nothing.
 func (s *Store) FinishRebuild(ctx context.Context, id string, last uint64) (uint64, error) {
-	vals, err := finishRebuildScript.Run(ctx, s.rdb, []string{KeyCheckpoint, KeyRebuildMarker},
+	vals, err := Library.Call(ctx, s.rdb, "finish_rebuild", []string{KeyCheckpoint, KeyRebuildMarker},
 		id, strconv.FormatUint(last, 10)).StringSlice()
 	if err != nil {
 		return 0, fmt.Errorf("store: finish rebuild: %w", err)

@@ -3,11 +3,14 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/events/eventstest"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -97,17 +100,12 @@ func TestApplyNormal(t *testing.T) {
 	if res.Previous != 3 || res.Checkpoint != 7 || res.Written[events.TypeTokenRevoked] != 1 || res.Written[events.TypeUserTokensRevoked] != 2 {
 		t.Fatalf("Apply result = %+v", res)
 	}
-	body, ok := f.get(t, store.KeyPrefixTokenBlacklist+tok.JTI)
-	if !ok {
-		t.Fatal("blacklist key missing")
-	}
-	got, err := events.Decode([]byte(body))
-	if err != nil || got.JTI != tok.JTI || got.ID != tok.ID {
-		t.Fatalf("blacklist value %s: %v", body, err)
+	if body, ok := f.get(t, store.KeyPrefixTokenBlacklist+tok.JTI); body != store.BlacklistValue {
+		t.Fatalf("blacklist value %q (present %v), want the marker %q", body, ok, store.BlacklistValue)
 	}
 	for key, want := range map[string]time.Time{
 		store.KeyPrefixTokenBlacklist + tok.JTI:          tok.ExpiresAt.Add(leeway),
-		store.KeyPrefixUserTokenVersion + withExp.UserID: withExp.ExpiresAt.Add(leeway),
+		store.KeyPrefixUserTokenVersion + withExp.UserID: withExp.OccurredAt.Add(maxTTL + leeway),
 		store.KeyPrefixUserTokenVersion + noExp.UserID:   noExp.OccurredAt.Add(maxTTL + leeway),
 	} {
 		if got := f.expireTime(t, key); !got.Equal(want) {
@@ -160,51 +158,22 @@ func TestApplyIdempotent(t *testing.T) {
 			t.Fatalf("Apply: %v", err)
 		}
 	}
-	t.Run("TokenNeverExtended", func(t *testing.T) {
+	t.Run("ReplayedBatch", func(t *testing.T) {
 		tok := f.token(f.now.Add(10 * time.Minute))
-		apply(1, tok)
-		later := tok
-		later.ExpiresAt = tok.ExpiresAt.Add(time.Hour)
-		apply(2, later, tok)
+		user := f.user(uuid.NewString(), 3, time.Time{})
+		apply(3, tok, user)
+		apply(4, tok, user)
+		if v, _ := f.get(t, store.KeyPrefixUserTokenVersion+user.UserID); v != "3" {
+			t.Fatalf("version = %q, want 3", v)
+		}
 		if got := f.expireTime(t, store.KeyPrefixTokenBlacklist+tok.JTI); !got.Equal(tok.ExpiresAt.Add(leeway)) {
-			t.Fatalf("expiry moved to %s", got)
-		}
-	})
-	t.Run("UserVersionOnlyRaised", func(t *testing.T) {
-		id := uuid.NewString()
-		v5 := f.user(id, 5, f.now.Add(20*time.Minute))
-		v4 := f.user(id, 4, f.now.Add(30*time.Minute))
-		apply(3, v5, v4)
-		key := store.KeyPrefixUserTokenVersion + id
-		if v, _ := f.get(t, key); v != "5" {
-			t.Fatalf("version = %q, want 5", v)
-		}
-		if got := f.expireTime(t, key); !got.Equal(v5.ExpiresAt.Add(leeway)) {
-			t.Fatalf("expiry = %s, want event 5's %s", got, v5.ExpiresAt.Add(leeway))
-		}
-		v6 := f.user(id, 6, f.now.Add(5*time.Minute))
-		apply(4, v6)
-		if v, _ := f.get(t, key); v != "6" {
-			t.Fatalf("version = %q, want 6", v)
-		}
-		if got := f.expireTime(t, key); !got.Equal(v6.ExpiresAt.Add(leeway)) {
-			t.Fatalf("expiry = %s, want event 6's", got)
-		}
-	})
-	t.Run("EqualVersionKeepsLaterExpiry", func(t *testing.T) {
-		id := uuid.NewString()
-		first := f.user(id, 3, f.now.Add(10*time.Minute))
-		again := f.user(id, 3, f.now.Add(40*time.Minute))
-		key := store.KeyPrefixUserTokenVersion + id
-		apply(5, again, first)
-		if got := f.expireTime(t, key); !got.Equal(again.ExpiresAt.Add(leeway)) {
-			t.Fatalf("expiry = %s, want the later %s", got, again.ExpiresAt.Add(leeway))
+			t.Fatalf("token expiry moved to %s", got)
 		}
 	})
 	t.Run("CheckpointNeverLowered", func(t *testing.T) {
 		apply(2)
-		if v, _ := f.get(t, store.KeyCheckpoint); v != "5" {
-			t.Fatalf("checkpoint = %q, want 5", v)
+		if v, _ := f.get(t, store.KeyCheckpoint); v != "4" {
+			t.Fatalf("checkpoint = %q, want 4", v)
 		}
 	})
 }
@@ -213,7 +182,8 @@ func TestApplySkipsExpired(t *testing.T) {
 	f := newFixture(t)
 	f.setCheckpoint(t, "1")
 	old := f.token(f.now.Add(-2 * time.Hour))
-	oldUser := f.user(uuid.NewString(), 2, f.now.Add(-2*time.Hour))
+	// A user version lives the longest token lifetime after its event.
+	oldUser := events.UserTokensRevoked{UserID: uuid.NewString(), Version: 2}.Event(f.now.Add(-maxTTL - leeway - time.Hour))
 	res, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{old, oldUser}, MaxSeq: 2})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -364,27 +334,105 @@ func TestApplyNonCanonicalStoredValues(t *testing.T) {
 	}
 }
 
-func TestApplyStoresBodiesAsReceived(t *testing.T) {
+// TestApplyMergeRules runs the cases every view of the stream shares
+// (eventstest.MergeCases; the near-cache runs them too): expiries are only
+// ever extended, versions only raised, nothing outlives the longest token
+// lifetime.
+func TestApplyMergeRules(t *testing.T) {
+	t.Parallel()
+	rd := testkit.StartRedis(t)
+	rdb := rd.Client(t)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: func() time.Time { return now }})
+	for _, c := range eventstest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
+		t.Run(c.Name, func(t *testing.T) {
+			if err := rdb.FlushDB(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := rdb.Set(ctx, store.KeyCheckpoint, "0", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for i, ev := range c.Events {
+				if _, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: uint64(i + 1), MinCheckpoint: uint64(i)}); err != nil {
+					t.Fatalf("Apply event %d: %v", i, err)
+				}
+			}
+			key := store.KeyPrefixTokenBlacklist + c.JTI
+			if c.UserID != "" {
+				key = store.KeyPrefixUserTokenVersion + c.UserID
+			}
+			v, err := rdb.Get(ctx, key).Result()
+			if c.Want.Absent {
+				if !errors.Is(err, redis.Nil) {
+					t.Fatalf("%s = %q, %v; want absent", key, v, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("GET %s: %v", key, err)
+			}
+			want := store.BlacklistValue
+			if c.UserID != "" {
+				want = strconv.FormatInt(c.Want.Version, 10)
+			}
+			if v != want {
+				t.Errorf("%s = %q, want %q", key, v, want)
+			}
+			ms, err := rdb.PExpireTime(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := time.UnixMilli(int64(ms / time.Millisecond)); !got.Equal(c.Want.Expiry) {
+				t.Errorf("%s expires at %s, want %s", key, got, c.Want.Expiry)
+			}
+		})
+	}
+}
+
+// TestApplyClampsForgedExpiry: a year-9999 expires_at (finding of the
+// red-team review) lives no longer than the longest token lifetime, and
+// Apply says so.
+func TestApplyClampsForgedExpiry(t *testing.T) {
 	f := newFixture(t)
 	f.setCheckpoint(t, "1")
-	tok := f.token(f.now.Add(10 * time.Minute))
-	body, err := events.Encode(tok)
+	tok := f.token(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	res, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{tok}, MaxSeq: 2, MinCheckpoint: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As published by another producer: same event, other spacing.
-	received := append([]byte(" "), body...)
-	user := f.user(uuid.NewString(), 2, f.now.Add(time.Hour))
-	if _, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{tok, user}, Bodies: [][]byte{received, nil}, MaxSeq: 2, MinCheckpoint: 1}); err != nil {
+	if res.Clamped != 1 {
+		t.Errorf("Clamped = %d, want 1", res.Clamped)
+	}
+	if got, want := f.expireTime(t, store.KeyPrefixTokenBlacklist+tok.JTI), tok.OccurredAt.Add(maxTTL+leeway); !got.Equal(want) {
+		t.Fatalf("expiry %s, want %s", got, want)
+	}
+}
+
+// TestBlacklistEntrySize: whatever an event carries (unknown members, a
+// long reason), a revoked token costs Redis a key and a one-byte marker
+// (red-team finding: the raw body was stored, up to 16 KiB a key).
+func TestBlacklistEntrySize(t *testing.T) {
+	f := newFixture(t)
+	f.setCheckpoint(t, "0")
+	const n = 200
+	evs := make([]events.Event, n)
+	for i := range evs {
+		evs[i] = f.token(f.now.Add(time.Hour))
+		evs[i].Reason = strings.Repeat("r", 256)
+	}
+	if _, err := f.s.Apply(f.ctx, store.Batch{Events: evs, MaxSeq: n}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.get(t, store.KeyPrefixTokenBlacklist+tok.JTI); got != string(received) {
-		t.Fatalf("blacklist value = %q, want the body as received %q", got, received)
-	}
-	if v, _ := f.get(t, store.KeyPrefixUserTokenVersion+user.UserID); v != "2" {
-		t.Fatalf("user version = %q, want 2", v)
-	}
-	if _, err := f.s.Apply(f.ctx, store.Batch{Events: []events.Event{tok}, Bodies: [][]byte{body, body}, MaxSeq: 3, MinCheckpoint: 2}); err == nil {
-		t.Fatal("two bodies for one event accepted")
+	for _, ev := range evs {
+		key := store.KeyPrefixTokenBlacklist + ev.JTI
+		size, err := f.rdb.MemoryUsage(f.ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// MEMORY USAGE counts the key, the value and their overhead.
+		if size > 128 {
+			t.Fatalf("%s uses %d bytes, want at most 128", key, size)
+		}
 	}
 }
