@@ -66,8 +66,8 @@ type Config struct {
 	Leeway time.Duration
 	// MaxTokenTTL must equal the revocation service's
 	// REVOCATION_MAX_TOKEN_TTL; default DefaultMaxTokenTTL. A user version
-	// whose event has no expires_at expires MaxTokenTTL + Leeway after
-	// the event occurred.
+	// expires MaxTokenTTL + Leeway after the event occurred, and no entry
+	// lives longer than that (events.Retention).
 	MaxTokenTTL time.Duration
 	// SweepInterval is how often expired entries are removed; default
 	// DefaultSweepInterval.
@@ -174,7 +174,7 @@ func New(cfg Config) (*Cache, error) {
 		probeEvery:  cfg.ProbeInterval,
 		sweepEvery:  cfg.SweepInterval,
 		fallback:    cfg.Fallback,
-		rules:       rules{leeway: cfg.Leeway, maxTokenTTL: cfg.MaxTokenTTL},
+		rules:       rules{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL},
 		now:         cfg.Now,
 		log:         cfg.Logger.With("component", "nearcache", "stream", cfg.Stream),
 		resyncAsked: make(chan string, 1),

@@ -38,26 +38,10 @@ func newState(n uint64) *state {
 	}
 }
 
-// rules are the expiry rules of the revocation service
-// (services/revocation/internal/store), which a validator must mirror so
-// that a near-cache and Redis give the same answers.
-type rules struct {
-	leeway      time.Duration // REVOCATION_LEEWAY, added to every expiry
-	maxTokenTTL time.Duration // REVOCATION_MAX_TOKEN_TTL, user events without expires_at
-}
-
-// expiry returns when the key ev sets expires (Unix milliseconds), exactly
-// as the revocation service computes its PXAT.
-func (r rules) expiry(ev events.Event) int64 {
-	if ev.Type == events.TypeTokenRevoked {
-		return ev.ExpiresAt.Add(r.leeway).UnixMilli()
-	}
-	at := ev.ExpiresAt
-	if at.IsZero() {
-		at = ev.OccurredAt.Add(r.maxTokenTTL)
-	}
-	return at.Add(r.leeway).UnixMilli()
-}
+// rules are the expiry rules of the revocation service (events.Retention,
+// which services/revocation/internal/store applies too), so that a
+// near-cache and Redis give the same answers.
+type rules = events.Retention
 
 // ceilSeconds converts Unix milliseconds to Unix seconds, rounded up, so
 // that an entry never expires before the Redis key would; saturated to the
@@ -72,16 +56,19 @@ func ceilSeconds(ms int64) uint32 {
 
 // apply applies one valid event at time nowMS (Unix milliseconds) and
 // reports whether it changed anything. Like the revocation service's
-// script:
+// function:
 //   - an event whose expiry has passed is skipped;
-//   - a token is added once, never extended (SET NX);
-//   - a user version is only ever raised; an equal version only moves the
-//     expiry later, never earlier; a lower one changes nothing.
+//   - an expiry is only ever extended: an entry keeps the later of its own
+//     expiry and the event's (events.Retention.Expiry), for tokens and
+//     users alike;
+//   - a user version is only ever raised; a lower one changes nothing but
+//     the expiry.
 //
 // An entry whose expiry has passed counts as absent, as the expired Redis
 // key would, even before the sweep removes it.
 func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
-	expMS := r.expiry(ev)
+	at, _ := r.Expiry(ev, time.UnixMilli(nowMS))
+	expMS := at.UnixMilli()
 	if expMS <= nowMS {
 		return false
 	}
@@ -95,7 +82,7 @@ func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
 		if !ok {
 			return false
 		}
-		if cur, ok := s.tokens[k]; ok && int64(cur) > nowSec {
+		if cur, ok := s.tokens[k]; ok && int64(cur) > nowSec && cur >= exp {
 			return false
 		}
 		s.tokens[k] = exp
@@ -105,15 +92,14 @@ func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
 		if !ok {
 			return false
 		}
-		cur, ok := s.users[k]
-		switch {
-		case !ok || int64(cur.exp) <= nowSec || ev.Version > cur.version:
-			s.users[k] = userEntry{version: ev.Version, exp: exp}
-		case ev.Version == cur.version && exp > cur.exp:
-			s.users[k] = userEntry{version: cur.version, exp: exp}
-		default:
-			return false
+		next := userEntry{version: ev.Version, exp: exp}
+		if cur, ok := s.users[k]; ok && int64(cur.exp) > nowSec {
+			next = userEntry{version: max(cur.version, ev.Version), exp: max(cur.exp, exp)}
+			if next == cur {
+				return false
+			}
 		}
+		s.users[k] = next
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/events/eventstest"
 )
 
 // The revocation service's defaults, as in services/revocation's store
@@ -18,7 +19,7 @@ const (
 	maxTokenTTL = 24 * time.Hour
 )
 
-var testRules = rules{leeway: leeway, maxTokenTTL: maxTokenTTL}
+var testRules = rules{Leeway: leeway, MaxTokenTTL: maxTokenTTL}
 
 // now is a fixed instant with a millisecond part, so rounding shows.
 var now = time.Date(2026, 11, 26, 12, 0, 0, 250e6, time.UTC)
@@ -27,8 +28,8 @@ func tokenEvent(exp time.Time) events.Event {
 	return events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: exp}.Event(now)
 }
 
-func userEvent(id string, version int64, exp time.Time) events.Event {
-	return events.UserTokensRevoked{UserID: id, Version: version, ExpiresAt: exp}.Event(now)
+func userEvent(id string, version int64, exp, occurred time.Time) events.Event {
+	return events.UserTokensRevoked{UserID: id, Version: version, ExpiresAt: exp}.Event(occurred)
 }
 
 func key(t *testing.T, s string) uuidKey {
@@ -40,9 +41,6 @@ func key(t *testing.T, s string) uuidKey {
 	return k
 }
 
-// redisExpiry is the expiry the revocation service's script would give the
-// key, rounded up to the second as the Cache keeps it.
-func redisExpiry(t time.Time) uint32 { return ceilSeconds(t.Add(leeway).UnixMilli()) }
 
 func TestParseUUID(t *testing.T) {
 	id := uuid.New()
@@ -66,78 +64,41 @@ func TestParseUUID(t *testing.T) {
 	}
 }
 
-// TestRulesMatchRevocationService replays the cases of the revocation
-// service's store tests (TestApplyIdempotent, TestApplySkipsExpired)
-// against the in-memory state.
+// TestRulesMatchRevocationService runs the cases the revocation service's
+// store runs against Redis (eventstest.MergeCases, TestApplyMergeRules)
+// against the in-memory state, so the two views keep one set of rules.
 func TestRulesMatchRevocationService(t *testing.T) {
 	nowMS := now.UnixMilli()
-	t.Run("TokenExpiresAtExpPlusLeeway", func(t *testing.T) {
-		s := newState(0)
-		tok := tokenEvent(now.Add(10 * time.Minute))
-		if !s.apply(testRules, tok, nowMS) {
-			t.Fatal("token not applied")
-		}
-		if got := s.tokens[key(t, tok.JTI)]; got != redisExpiry(tok.ExpiresAt) {
-			t.Fatalf("expiry %d, want %d", got, redisExpiry(tok.ExpiresAt))
-		}
-	})
-	t.Run("TokenNeverExtended", func(t *testing.T) {
-		s := newState(0)
-		tok := tokenEvent(now.Add(10 * time.Minute))
-		later := tok
-		later.ExpiresAt = tok.ExpiresAt.Add(time.Hour)
-		s.apply(testRules, tok, nowMS)
-		s.apply(testRules, later, nowMS)
-		s.apply(testRules, tok, nowMS)
-		if got := s.tokens[key(t, tok.JTI)]; got != redisExpiry(tok.ExpiresAt) {
-			t.Fatalf("expiry moved to %d", got)
-		}
-	})
-	t.Run("UserVersionOnlyRaised", func(t *testing.T) {
-		s := newState(0)
-		id := uuid.NewString()
-		v5 := userEvent(id, 5, now.Add(20*time.Minute))
-		v4 := userEvent(id, 4, now.Add(30*time.Minute))
-		s.apply(testRules, v5, nowMS)
-		s.apply(testRules, v4, nowMS)
-		if got := s.users[key(t, id)]; got != (userEntry{5, redisExpiry(v5.ExpiresAt)}) {
-			t.Fatalf("after 5, 4: %+v, want version 5 with event 5's expiry", got)
-		}
-		v6 := userEvent(id, 6, now.Add(5*time.Minute))
-		s.apply(testRules, v6, nowMS)
-		if got := s.users[key(t, id)]; got != (userEntry{6, redisExpiry(v6.ExpiresAt)}) {
-			t.Fatalf("after 6: %+v, want version 6 with event 6's (earlier) expiry", got)
-		}
-	})
-	t.Run("EqualVersionKeepsLaterExpiry", func(t *testing.T) {
-		s := newState(0)
-		id := uuid.NewString()
-		first := userEvent(id, 3, now.Add(10*time.Minute))
-		again := userEvent(id, 3, now.Add(40*time.Minute))
-		s.apply(testRules, again, nowMS)
-		s.apply(testRules, first, nowMS)
-		if got := s.users[key(t, id)]; got != (userEntry{3, redisExpiry(again.ExpiresAt)}) {
-			t.Fatalf("%+v, want the later expiry", got)
-		}
-		s2 := newState(0)
-		s2.apply(testRules, first, nowMS)
-		s2.apply(testRules, again, nowMS)
-		if got := s2.users[key(t, id)]; got != (userEntry{3, redisExpiry(again.ExpiresAt)}) {
-			t.Fatalf("in order: %+v, want the later expiry", got)
-		}
-	})
-	t.Run("UserWithoutExpiresAtUsesMaxTokenTTL", func(t *testing.T) {
-		s := newState(0)
-		ev := userEvent(uuid.NewString(), 2, time.Time{})
-		s.apply(testRules, ev, nowMS)
-		if got, want := s.users[key(t, ev.UserID)].exp, redisExpiry(ev.OccurredAt.Add(maxTokenTTL)); got != want {
-			t.Fatalf("expiry %d, want occurred_at + max token TTL + leeway = %d", got, want)
-		}
-	})
+	for _, c := range eventstest.MergeCases(now, testRules) {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newState(0)
+			for _, ev := range c.Events {
+				s.apply(testRules, ev, nowMS)
+			}
+			want := ceilSeconds(c.Want.Expiry.UnixMilli())
+			if c.JTI != "" {
+				exp, ok := s.tokens[key(t, c.JTI)]
+				switch {
+				case c.Want.Absent && ok:
+					t.Fatalf("token present (expiry %d), want absent", exp)
+				case !c.Want.Absent && exp != want:
+					t.Fatalf("token expiry %d (present %v), want %d", exp, ok, want)
+				}
+				return
+			}
+			got, ok := s.users[key(t, c.UserID)]
+			switch {
+			case c.Want.Absent && ok:
+				t.Fatalf("user present (%+v), want absent", got)
+			case !c.Want.Absent && got != (userEntry{c.Want.Version, want}):
+				t.Fatalf("user %+v (present %v), want version %d expiring %d", got, ok, c.Want.Version, want)
+			}
+		})
+	}
 	t.Run("SkipsExpired", func(t *testing.T) {
 		s := newState(0)
 		if s.apply(testRules, tokenEvent(now.Add(-2*time.Hour)), nowMS) ||
-			s.apply(testRules, userEvent(uuid.NewString(), 2, now.Add(-2*time.Hour)), nowMS) {
+			s.apply(testRules, events.UserTokensRevoked{UserID: uuid.NewString(), Version: 2}.Event(now.Add(-maxTokenTTL-leeway)), nowMS) {
 			t.Fatal("expired event applied")
 		}
 		// Expiring exactly now is expired too (Redis: PXAT <= now).
@@ -152,9 +113,9 @@ func TestRulesMatchRevocationService(t *testing.T) {
 		// In Redis the expired key is gone: a lower version is set again.
 		s := newState(0)
 		id := uuid.NewString()
-		s.apply(testRules, userEvent(id, 7, now.Add(time.Minute)), nowMS)
-		later := now.Add(10 * time.Minute)
-		v2 := userEvent(id, 2, later.Add(time.Hour))
+		s.apply(testRules, userEvent(id, 7, now.Add(time.Minute), now), nowMS)
+		later := now.Add(maxTokenTTL + leeway + time.Second)
+		v2 := events.UserTokensRevoked{UserID: id, Version: 2}.Event(later)
 		if !s.apply(testRules, v2, later.UnixMilli()) || s.users[key(t, id)].version != 2 {
 			t.Fatalf("%+v, want version 2 after 7 expired", s.users[key(t, id)])
 		}
@@ -164,7 +125,7 @@ func TestRulesMatchRevocationService(t *testing.T) {
 func TestLookup(t *testing.T) {
 	s := newState(0)
 	tok := tokenEvent(now.Add(time.Hour))
-	user := userEvent(tok.UserID, 4, now.Add(time.Hour))
+	user := userEvent(tok.UserID, 4, now.Add(time.Hour), now)
 	s.apply(testRules, tok, now.UnixMilli())
 	s.apply(testRules, user, now.UnixMilli())
 	if revoked, v := s.lookup(key(t, tok.JTI), true, key(t, tok.UserID)); !revoked || v != 4 {
@@ -181,8 +142,9 @@ func TestSweep(t *testing.T) {
 	for i := range n {
 		s.apply(testRules, tokenEvent(now.Add(time.Duration(i%2+1)*time.Hour)), now.UnixMilli())
 	}
-	s.apply(testRules, userEvent(uuid.NewString(), 1, now.Add(time.Hour)), now.UnixMilli())
-	s.apply(testRules, userEvent(uuid.NewString(), 1, now.Add(2*time.Hour)), now.UnixMilli())
+	// User versions expire the longest token lifetime after their event.
+	s.apply(testRules, userEvent(uuid.NewString(), 1, time.Time{}, now.Add(time.Hour-maxTokenTTL)), now.UnixMilli())
+	s.apply(testRules, userEvent(uuid.NewString(), 1, time.Time{}, now.Add(2*time.Hour-maxTokenTTL)), now.UnixMilli())
 	if removed := s.sweep(now.Unix()); removed != 0 {
 		t.Fatalf("sweep at now removed %d", removed)
 	}
@@ -351,7 +313,7 @@ func TestFreshness(t *testing.T) {
 func TestLocalRevocationStateDoesNotAllocate(t *testing.T) {
 	c := newUnstarted(t, Config{})
 	s := newState(0)
-	tok := tokenEvent(time.Now().Add(time.Hour))
+	tok := events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: time.Now().Add(time.Hour)}.Event(time.Now())
 	s.apply(testRules, tok, time.Now().UnixMilli())
 	c.install(s, 1, time.Now().UnixNano(), time.Time{})
 	allocs := testing.AllocsPerRun(1000, func() {
