@@ -3,6 +3,7 @@ module github.com/eventjwt/eventjwt/services/auth
 go 1.26.0
 
 require (
+	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
 	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
 	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
@@ -46,6 +47,7 @@ require (
 )
 
 replace (
+	github.com/eventjwt/eventjwt/internal/redisfn => ../../internal/redisfn
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
 	github.com/eventjwt/eventjwt/pkg/jwtx => ../../pkg/jwtx

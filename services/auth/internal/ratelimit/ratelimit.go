@@ -1,6 +1,7 @@
 // Package ratelimit counts attempts in Redis, so that every replica of the
-// auth service shares the same counters: fixed windows, one Lua script per
-// check (atomic, one round trip), keys with a TTL equal to the window.
+// auth service shares the same counters: fixed windows, one Redis
+// Functions call per check (atomic, one round trip; FCALL, so the auth
+// identity needs no EVAL right), keys with a TTL equal to the window.
 //
 //	l := ratelimit.New(rdb, "auth:ratelimit:")
 //	d, err := l.Allow(ctx, ratelimit.Rule{Key: "ip:203.0.113.7", Limit: ratelimit.Limit{Max: 30, Window: time.Minute}})
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/redisfn"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -88,11 +90,11 @@ type Decision struct {
 	RetryAfter time.Duration
 }
 
-// allowScript checks every counter and counts nothing unless all have room,
+// allowBody checks every counter and counts nothing unless all have room,
 // so a refused attempt neither uses up another limit nor extends a window.
 // KEYS: the counters. ARGV: max and window (ms) of each, in order.
 // Returns {0, 0} when allowed, or {i, ms left} for the first full counter.
-var allowScript = redis.NewScript(`
+const allowBody = `
 for i = 1, #KEYS do
   local n = tonumber(redis.call('GET', KEYS[i]) or '0')
   if n >= tonumber(ARGV[2*i-1]) then
@@ -110,10 +112,10 @@ for i = 1, #KEYS do
   end
 end
 return {0, 0}
-`)
+`
 
-// refundScript takes one count back: decrements, deleting at zero.
-var refundScript = redis.NewScript(`
+// refundBody takes one count back: decrements, deleting at zero.
+const refundBody = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n <= 1 then
   redis.call('DEL', KEYS[1])
@@ -121,17 +123,25 @@ else
   redis.call('DECR', KEYS[1])
 end
 return 0
-`)
+`
+
+// LibraryPrefix names the rate limiter's Redis Functions library; the
+// file deploy/redis/functions/<LibraryPrefix>.lua holds its code for
+// operators whose auth identity may not load it.
+const LibraryPrefix = "eventjwt_ratelimit"
+
+// Library is the rate limiter's Lua code as a Redis Functions library.
+var Library = redisfn.New(LibraryPrefix, "", map[string]string{"allow": allowBody, "refund": refundBody})
 
 // Limiter counts attempts in Redis. It is safe for concurrent use.
 type Limiter struct {
-	rdb    redis.Scripter
+	rdb    redisfn.Client
 	prefix string
 }
 
 // New returns a Limiter storing its counters in rdb under prefix (for
 // example "auth:ratelimit:").
-func New(rdb redis.Scripter, prefix string) *Limiter {
+func New(rdb redisfn.Client, prefix string) *Limiter {
 	return &Limiter{rdb: rdb, prefix: prefix}
 }
 
@@ -155,7 +165,7 @@ func (l *Limiter) Allow(ctx context.Context, rules ...Rule) (Decision, error) {
 	if len(keys) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	res, err := l.run(ctx, allowScript, keys, args...).Int64Slice()
+	res, err := l.run(ctx, "allow", keys, args...).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("ratelimit: allow: %w", err)
 	}
@@ -172,24 +182,24 @@ func (l *Limiter) Allow(ctx context.Context, rules ...Rule) (Decision, error) {
 // be one the limit is about (a successful login, under a limit on
 // failures).
 func (l *Limiter) Refund(ctx context.Context, key string) error {
-	if err := l.run(ctx, refundScript, []string{l.prefix + key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := l.run(ctx, "refund", []string{l.prefix + key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("ratelimit: refund: %w", err)
 	}
 	return nil
 }
 
-// run runs script, once more after a connection error (not after an error
+// run runs function fn, once more after a connection error (not after an error
 // Redis answered): a client built with retries off (jwtx.RedisOptions)
 // would otherwise fail the first call on each pooled connection Redis
 // closed, as after a restart. A retry may count an attempt twice if the
 // first call ran but its answer was lost: an error on the safe side.
-func (l *Limiter) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	cmd := script.Run(ctx, l.rdb, keys, args...)
+func (l *Limiter) run(ctx context.Context, fn string, keys []string, args ...any) *redis.Cmd {
+	cmd := Library.Call(ctx, l.rdb, fn, keys, args...)
 	var replied redis.Error
 	if err := cmd.Err(); err == nil || errors.Is(err, redis.Nil) || errors.As(err, &replied) || ctx.Err() != nil {
 		return cmd
 	}
-	return script.Run(ctx, l.rdb, keys, args...)
+	return Library.Call(ctx, l.rdb, fn, keys, args...)
 }
 
 // RetryAfterSeconds rounds d up to whole seconds, at least 1: the value of
