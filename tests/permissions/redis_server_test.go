@@ -22,6 +22,9 @@ func redisPassword(user string) string { return "redis-" + user + "-TEST-ONLY" }
 
 // redisServer is a redis-server process running deploy/redis/redis.conf.
 type redisServer struct {
+	// Libraries maps each library file's prefix to the library loaded
+	// from it (loadFunctions).
+	Libraries map[string]string
 	Addr string      // 127.0.0.1:<port>
 	TLS  *tls.Config // client TLS settings when the server has TLS on
 }
@@ -74,6 +77,7 @@ func startRedisConf(tb testing.TB, conf string, clientTLS *tls.Config) *redisSer
 		go func() { _ = cmd.Wait(); close(done) }()
 		if lastErr = r.waitReady(done, out); lastErr == nil {
 			tb.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+			r.Libraries = loadFunctions(tb, r)
 			return r
 		}
 		_ = cmd.Process.Kill()

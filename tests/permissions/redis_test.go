@@ -3,6 +3,7 @@ package permissions
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,17 @@ func everyoneRefused() []refusedCmd {
 		{"ConfigGet", []any{"config", "get", "*"}},
 		{"ACLSetUser", []any{"acl", "setuser", "default", "on", "nopass", "+@all", "~*"}},
 		{"ScriptFlush", []any{"script", "flush"}},
+		// No service runs Lua of its own (red-team finding: a busy loop
+		// from the auth identity froze Redis): only the loaded functions.
+		{"Eval", []any{"eval", "return 1", 0}},
+		{"EvalBusyLoop", []any{"eval", "while true do end", 0}},
+		{"EvalSha", []any{"evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 0}},
+		{"EvalRO", []any{"eval_ro", "return 1", 0}},
+		{"ScriptLoad", []any{"script", "load", "return 1"}},
+		{"FunctionLoad", []any{"function", "load", "#!lua name=evil\nredis.register_function('evil', function() while true do end end)"}},
+		{"FunctionDelete", []any{"function", "delete", "eventjwt_revocation"}},
+		{"FunctionFlush", []any{"function", "flush"}},
+		{"FunctionRestore", []any{"function", "restore", "x"}},
 		{"Shutdown", []any{"shutdown", "nosave"}},
 		{"ClientKill", []any{"client", "kill", "type", "normal"}},
 		{"Monitor", []any{"monitor"}},
@@ -87,6 +99,7 @@ func TestRedisConfigFile(t *testing.T) {
 	ctx := t.Context()
 	for param, want := range map[string]string{
 		"maxmemory-policy": "noeviction", "appendonly": "yes", "appendfsync": "always", "protected-mode": "yes",
+		"maxmemory": "1073741824", // bounded (red-team finding: no maxmemory)
 	} {
 		got, err := admin.ConfigGet(ctx, param).Result()
 		if err != nil || got[param] != want {
@@ -149,7 +162,7 @@ func TestRedisValidatorIdentity(t *testing.T) {
 			refusedCmd{"ExpireBlacklist", []any{"pexpire", jwtx.BlacklistKey(jti), 1}},
 			refusedCmd{"LowerUserVersion", []any{"set", jwtx.UserVersionKey(user), 0}},
 			refusedCmd{"DelCheckpoint", []any{"del", jwtx.KeyCheckpoint}},
-			refusedCmd{"Eval", []any{"eval", "return 1", 0}},
+			refusedCmd{"FCall", []any{"fcall", r.Libraries["eventjwt_revocation"] + "_apply", 2, jwtx.KeyCheckpoint, "revocation:rebuild", "normal", "0", "9", "0"}},
 			refusedCmd{"GetAuthKey", []any{"get", "auth:ratelimit:ip:203.0.113.7"}},
 			refusedCmd{"GetRebuildMarker", []any{"smembers", "revocation:rebuild"}},
 			refusedCmd{"MGetOtherKey", []any{"mget", jwtx.BlacklistKey(jti), "orders:1"}},
@@ -160,24 +173,6 @@ func TestRedisValidatorIdentity(t *testing.T) {
 	}
 }
 
-// revocationCommands runs, in one script and directly, every command the
-// revocation service's scripts (services/revocation/internal/store) and
-// reads use, on its keys. The end-to-end test runs the real scripts.
-const revocationCommands = `
-redis.call('SET', KEYS[3], 'ev', 'NX', 'PXAT', ARGV[1])
-local cur = redis.call('GET', KEYS[4])
-redis.call('SET', KEYS[4], '4', 'PXAT', ARGV[1])
-local exp = redis.call('PEXPIRETIME', KEYS[4])
-redis.call('PEXPIREAT', KEYS[4], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SADD', KEYS[2], 'id')
-  redis.call('PEXPIRE', KEYS[2], 60000)
-end
-if redis.call('SISMEMBER', KEYS[2], 'id') == 1 then redis.call('SREM', KEYS[2], 'id') end
-redis.call('SET', KEYS[1], '8')
-return redis.call('GET', KEYS[1])
-`
-
 func TestRedisRevocationIdentity(t *testing.T) {
 	r := startRedis(t)
 	admin, rc := r.client(t, "admin"), r.client(t, "revocation")
@@ -187,14 +182,22 @@ func TestRedisRevocationIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("OKAppliesWithItsCommands", func(t *testing.T) {
-		pxat := time.Now().Add(time.Hour).UnixMilli()
-		keys := []string{jwtx.KeyCheckpoint, "revocation:rebuild", jwtx.BlacklistKey(uuid.NewString()), jwtx.UserVersionKey(user)}
-		script := redis.NewScript(revocationCommands)
-		for range 2 { // EVAL, then EVALSHA of the cached script
-			if got, err := script.Run(ctx, rc, keys, pxat).Text(); err != nil || got != "8" {
-				t.Fatalf("script = %q, %v", got, err)
-			}
+	t.Run("OKAppliesWithItsFunctions", func(t *testing.T) {
+		pxat := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
+		lib := r.Libraries["eventjwt_revocation"]
+		keys := []any{jwtx.KeyCheckpoint, "revocation:rebuild", jwtx.BlacklistKey(uuid.NewString()), jwtx.UserVersionKey(user)}
+		apply := append(append([]any{"fcall", lib + "_apply", len(keys)}, keys...), "normal", "7", "8", "0", "t", "1", pxat, "u", "4", pxat)
+		if got, err := rc.Do(ctx, apply...).StringSlice(); err != nil || len(got) != 3 || got[0] != "ok" || got[2] != "8" {
+			t.Fatalf("FCALL apply = %q, %v", got, err)
+		}
+		if got, err := rc.Do(ctx, "fcall", lib+"_begin_rebuild", 2, jwtx.KeyCheckpoint, "revocation:rebuild", "id", 60000).Int(); err != nil || got != 0 {
+			t.Fatalf("FCALL begin_rebuild = %d, %v; want 0 (checkpoint present)", got, err)
+		}
+		if err := rc.SAdd(ctx, "revocation:rebuild", "id").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := rc.Do(ctx, "fcall", lib+"_finish_rebuild", 2, jwtx.KeyCheckpoint, "revocation:rebuild", "id", "9").StringSlice(); err != nil || got[0] != "ok" {
+			t.Fatalf("FCALL finish_rebuild = %q, %v", got, err)
 		}
 		if err := rc.SAdd(ctx, "revocation:rebuild", "x").Err(); err != nil {
 			t.Fatal(err)
@@ -213,28 +216,14 @@ func TestRedisRevocationIdentity(t *testing.T) {
 		expectRefused(t, rc, append(everyoneRefused(),
 			refusedCmd{"SetAuthKey", []any{"set", "auth:ratelimit:ip:203.0.113.7", "0"}},
 			refusedCmd{"GetAuthKey", []any{"get", "auth:ratelimit:ip:203.0.113.7"}},
-			refusedCmd{"EvalDeclaredAuthKey", []any{"eval", "return redis.call('SET', KEYS[1], '0')", 1, "auth:ratelimit:ip:203.0.113.7"}},
-			refusedCmd{"EvalUndeclaredAuthKey", []any{"eval", "return redis.call('SET', 'auth:ratelimit:ip:203.0.113.7', '0')", 0}},
-			refusedCmd{"EvalFlush", []any{"eval", "return redis.call('FLUSHALL')", 0}},
+			refusedCmd{"FCallOnAuthKey", []any{"fcall", r.Libraries["eventjwt_revocation"] + "_apply", 3, jwtx.KeyCheckpoint, "revocation:rebuild",
+				"auth:ratelimit:ip:203.0.113.7", "normal", "0", "9", "0", "t", "1", strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}},
+			refusedCmd{"FCallRateLimiterOnAuthKey", []any{"fcall", r.Libraries["eventjwt_ratelimit"] + "_refund", 1, "auth:ratelimit:ip:203.0.113.7"}},
 			refusedCmd{"DelBlacklist", []any{"del", jwtx.BlacklistKey(jti)}},
 			refusedCmd{"Persist", []any{"persist", jwtx.BlacklistKey(jti)}},
-			refusedCmd{"ScriptLoad", []any{"script", "load", "return 1"}},
 		))
 	})
 }
-
-// rateLimitCommands runs the commands of the auth service's rate limiter
-// (services/auth/internal/ratelimit) on one counter.
-const rateLimitCommands = `
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if redis.call('INCR', KEYS[1]) == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-redis.call('DECR', KEYS[1])
-redis.call('INCR', KEYS[1])
-redis.call('DEL', KEYS[1])
-return n
-`
 
 func TestRedisAuthIdentity(t *testing.T) {
 	r := startRedis(t)
@@ -253,26 +242,36 @@ func TestRedisAuthIdentity(t *testing.T) {
 		if err := a.Ping(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		script := redis.NewScript(rateLimitCommands)
+		lib := r.Libraries["eventjwt_ratelimit"]
+		key := "auth:ratelimit:ip:203.0.113.7"
 		for range 2 {
-			if err := script.Run(ctx, a, []string{"auth:ratelimit:ip:203.0.113.7"}, 60000).Err(); err != nil {
-				t.Fatalf("rate limit script: %v", err)
+			if err := a.Do(ctx, "fcall", lib+"_allow", 1, key, 5, 60000).Err(); err != nil {
+				t.Fatalf("FCALL allow: %v", err)
 			}
+		}
+		if err := a.Do(ctx, "fcall", lib+"_refund", 1, key).Err(); err != nil {
+			t.Fatalf("FCALL refund: %v", err)
 		}
 		if log := aclLog(t, admin); len(log) > 0 {
 			t.Fatalf("the allowed path was refused somewhere: %v", log)
 		}
 	})
 	t.Run("Err", func(t *testing.T) {
-		cmds := everyoneRefused()[:12] // its own auth:* keys are the exception
+		var cmds []refusedCmd // its own auth:* keys are the exception
+		for _, c := range everyoneRefused() {
+			if c.name != "DelAuthKey" && c.name != "SetOtherKey" {
+				cmds = append(cmds, c)
+			}
+		}
 		expectRefused(t, a, append(cmds,
 			refusedCmd{"SetOtherKey", []any{"set", "orders:1", "x"}},
 			refusedCmd{"SetBlacklist", []any{"set", jwtx.BlacklistKey(uuid.NewString()), "x"}},
 			refusedCmd{"DelBlacklist", []any{"del", jwtx.BlacklistKey(jti)}},
 			refusedCmd{"DelCheckpoint", []any{"del", jwtx.KeyCheckpoint}},
 			refusedCmd{"IncrUserVersion", []any{"incr", jwtx.UserVersionKey(user)}},
-			refusedCmd{"EvalDeclaredViewKey", []any{"eval", "return redis.call('DEL', KEYS[1])", 1, jwtx.BlacklistKey(jti)}},
-			refusedCmd{"EvalUndeclaredViewKey", []any{"eval", "return redis.call('DEL', '" + jwtx.KeyCheckpoint + "')", 0}},
+			refusedCmd{"FCallApplyOnViewKeys", []any{"fcall", r.Libraries["eventjwt_revocation"] + "_apply", 3, jwtx.KeyCheckpoint, "revocation:rebuild",
+				jwtx.BlacklistKey(uuid.NewString()), "normal", "0", "9", "0", "t", "1", strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)}},
+			refusedCmd{"FCallRateLimiterOnViewKey", []any{"fcall", r.Libraries["eventjwt_ratelimit"] + "_refund", 1, jwtx.BlacklistKey(jti)}},
 			refusedCmd{"SetAuthKeyOutsideScripts", []any{"set", "auth:ratelimit:ip:203.0.113.7", "0"}},
 			refusedCmd{"GetOtherAuthKey", []any{"get", "auth:session:1"}},
 		))
