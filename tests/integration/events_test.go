@@ -65,8 +65,16 @@ func TestTTLOnEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const leeway = time.Minute // REVOCATION_LEEWAY default
-	limit := time.Now().Add(s.TokenTTL + leeway + 5*time.Second)
+	const (
+		leeway      = time.Minute    // REVOCATION_LEEWAY default
+		maxTokenTTL = 24 * time.Hour // REVOCATION_MAX_TOKEN_TTL default
+	)
+	// A revoked token's key lives as long as the token; a user version as
+	// long as the longest token any issuer may have issued before it.
+	limits := map[string]time.Time{
+		"token_blacklist":    time.Now().Add(s.TokenTTL + leeway + 5*time.Second),
+		"user_token_version": time.Now().Add(maxTokenTTL + leeway + 5*time.Second),
+	}
 	seen := map[string]int{}
 	for _, k := range keys {
 		prefix, _, _ := strings.Cut(k, ":")
@@ -85,6 +93,10 @@ func TestTTLOnEveryKey(t *testing.T) {
 			t.Fatalf("key %s has no expiry (%v)", k, at)
 		}
 		exp := time.UnixMilli(int64(at / time.Millisecond))
+		limit, ok := limits[prefix]
+		if !ok { // rate-limit counters: minutes
+			limit = limits["token_blacklist"]
+		}
 		if exp.After(limit) || exp.Before(time.Now()) {
 			t.Fatalf("key %s expires at %s, want within (now, %s]", k, exp, limit)
 		}
