@@ -216,11 +216,17 @@ func Encode(e Event) ([]byte, error) {
 }
 
 // Decode parses and validates a JSON event body. Unknown fields are ignored
-// so that newer producers can add optional fields.
+// so that newer producers can add optional fields. The body is read as
+// strictly as pkg/jwtx reads a token: exactly one JSON object of valid
+// UTF-8, no member given twice at any level, and no member whose name
+// differs from a field of Event only by case ("JTI", "Jti").
 func Decode(data []byte) (Event, error) {
 	var e Event
 	if len(data) > MaxEventSize {
 		return e, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(data), MaxEventSize)
+	}
+	if err := checkStrict(data); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	if err := json.Unmarshal(data, &e); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)

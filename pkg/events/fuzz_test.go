@@ -9,10 +9,15 @@ package events_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -20,10 +25,11 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bodies and subjects to Decode and DecodeMsg:
-// no panic; every error is one of the package's sentinels; an accepted
-// event is valid, re-encodes, decodes back to the same value and encodes
-// to the same bytes again (a fixed point); and DecodeMsg accepts exactly
-// the subject the event names.
+// no panic; every error is one of the package's sentinels; Decode accepts
+// exactly the bodies that referenceStrict and then encoding/json with
+// Validate accept; an accepted event is valid, re-encodes, decodes back
+// to the same value and encodes to the same bytes again (a fixed point);
+// and DecodeMsg accepts exactly the subject the event names.
 func FuzzDecode(f *testing.F) {
 	tok := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
 	usr := events.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now)
@@ -42,11 +48,27 @@ func FuzzDecode(f *testing.F) {
 		`{"schema_version":1,"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"token.revoked","occurred_at":"2026-11-26T12:00:00.123456789Z","user_id":"` + user + `","jti":"` + jti + `","expires_at":"9999-12-31T23:59:59-23:59","reason":"\u003c\u2028\ud800"}`,
 		`{"user_id":"` + user + `","USER_ID":"0b9a4c1e-6c1f-4f7e-9a53-8b1f3c2d4e60"}`,
 		`null`, `[]`, `{}`, `{"reason":"` + strings.Repeat("é", 129) + `"}`,
+		`{"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"user.tokens_revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","version":7,"version":9007199254740993}`,
+		`{"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"user.tokens_revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","version":9007199254740992,"x":{"a":[{"k":1,"\u212a":2}]}}`,
+		`{"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"token.revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","jti":"` + jti + `","JTI":"` + user + `","expires_at":"2026-11-26T12:15:00Z"}`,
+		"{\"id\":\"7d444840-9dc0-11d1-b245-5ffdce74fad2\",\"\u017ftype\":1,\"reason\":\"\xff\"} ",
 	} {
 		f.Add(events.SubjectTokenPrefix+user, []byte(raw))
 	}
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		ev, err := events.Decode(data)
+		strictErr := referenceStrict(data)
+		var loose events.Event
+		looseErr := json.Unmarshal(data, &loose)
+		if looseErr == nil {
+			looseErr = loose.Validate()
+		}
+		switch {
+		case err == nil && strictErr != nil:
+			t.Fatalf("Decode accepted %q, which the reference refuses: %v", data, strictErr)
+		case err != nil && strictErr == nil && looseErr == nil:
+			t.Fatalf("Decode refused %q, which the reference and encoding/json accept: %v", data, err)
+		}
 		if err != nil {
 			if !errors.Is(err, events.ErrInvalidEvent) && !errors.Is(err, events.ErrUnsupportedSchema) {
 				t.Fatalf("Decode error %v is not a sentinel", err)
@@ -89,4 +111,87 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("DecodeMsg accepted a %s on %q", ev.Type, other)
 		}
 	})
+}
+
+// referenceStrict is the strict check Decode makes, written the slow and
+// obvious way (json.Decoder tokens, names compared pairwise with
+// sameName): at most events.MaxEventSize bytes of
+// valid UTF-8 holding one JSON object and nothing after it, nested at most
+// 32 deep, no member name twice (case-folded) in any object, and no
+// top-level member spelled like a field of Event but for case.
+func referenceStrict(data []byte) error {
+	if len(data) > events.MaxEventSize || !utf8.Valid(data) {
+		return errors.New("too large or not UTF-8")
+	}
+	var fields []string
+	typ := reflect.TypeFor[events.Event]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		names   []string // nil for an array
+		object  bool
+		wantKey bool
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if len(stack) == 0 {
+			if tok != json.Delim('{') {
+				return errors.New("not an object")
+			}
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) == 32 {
+				return errors.New("too deep")
+			}
+			stack = append(stack, frame{object: tok == json.Delim('{'), wantKey: tok == json.Delim('{')})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+					return errors.New("data after the object")
+				}
+				return nil
+			}
+		default:
+			if top := &stack[len(stack)-1]; top.object && top.wantKey {
+				name := tok.(string)
+				for _, o := range top.names {
+					if sameName(o, name) {
+						return errors.New("duplicate name")
+					}
+				}
+				if len(stack) == 1 {
+					for _, f := range fields {
+						if name != f && sameName(name, f) {
+							return errors.New("field name differs by case")
+						}
+					}
+				}
+				top.names = append(top.names, name)
+				top.wantKey = false
+				continue
+			}
+		}
+		if top := &stack[len(stack)-1]; top.object {
+			top.wantKey = true
+		}
+	}
+}
+
+// sameName reports whether encoding/json would match the names a and b to
+// the same struct field (strings.EqualFold: Unicode simple folding), or
+// pkg/jwtx, which also folds U+0130 and U+0131 (dotted and dotless I) to
+// "I" as another parser's case-insensitive match might, would.
+func sameName(a, b string) bool {
+	upperLower := func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }
+	return strings.EqualFold(a, b) || strings.Map(upperLower, a) == strings.Map(upperLower, b)
 }
