@@ -54,6 +54,14 @@ const SchemaVersion = 1
 // MaxEventSize bounds an encoded event; larger payloads are refused by Decode.
 const MaxEventSize = 16 << 10
 
+// MaxVersion is the largest user token version an event may carry: 2^53,
+// the largest integer every consumer in any language holds exactly (a
+// JavaScript number, a float64, a Lua number in Redis scripts). Validate
+// refuses larger versions: a version near the top of int64 would leave no
+// room to raise it again, so one such event would disable
+// logout-all-devices for that user for good.
+const MaxVersion int64 = 1 << 53
+
 // maxTextLen bounds the free-text fields reason and actor.
 const maxTextLen = 256
 
@@ -190,6 +198,9 @@ func (e Event) Validate() error {
 	case TypeUserTokensRevoked:
 		if e.Version < 1 {
 			return fmt.Errorf("%w: version must be a positive integer", ErrInvalidEvent)
+		}
+		if e.Version > MaxVersion {
+			return fmt.Errorf("%w: version %d exceeds %d", ErrInvalidEvent, e.Version, MaxVersion)
 		}
 		if e.JTI != "" {
 			return fmt.Errorf("%w: jti is not allowed on %s", ErrInvalidEvent, e.Type)
