@@ -21,6 +21,14 @@ const (
 	ReasonLogoutAllDevices = "logout_all_devices"
 )
 
+// CodeVersionExhausted answers a logout-all-devices that cannot raise the
+// user's token version because it is already at events.MaxVersion (or, in
+// data written before the bound existed, above it). Status maps it to 500,
+// without Retry-After: it is not the client's fault and no retry can help;
+// writeError logs it at error level and an operator must repair the user's
+// version. Logging out one token at a time still works.
+const CodeVersionExhausted = "token_version_exhausted"
+
 // storeTimeout bounds the store calls of logout-all-devices, which run
 // detached from the request so that a client hanging up between the
 // publish and the version update does not leave the two apart.
@@ -103,10 +111,16 @@ func (s *Server) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.Ev
 	if err != nil {
 		return events.Event{}, events.PubAck{}, err
 	}
+	target, ok := targetVersion(stored, claims.Version)
+	if !ok {
+		return events.Event{}, events.PubAck{}, &Error{Code: CodeVersionExhausted,
+			Message: "the account's token version cannot be raised any further; logout-all-devices is unavailable for it until an operator repairs it (retrying will not help)",
+			Err:     fmt.Errorf("user %s: stored token version %d, token ver %d: no version above them up to %d", claims.Subject, stored, claims.Version, events.MaxVersion)}
+	}
 	now := s.now()
 	ev := events.UserTokensRevoked{
 		UserID:    claims.Subject,
-		Version:   targetVersion(stored, claims.Version),
+		Version:   target,
 		ExpiresAt: now.Add(s.signer.TTL()),
 		Reason:    ReasonLogoutAllDevices,
 		Actor:     claims.Subject,
@@ -133,11 +147,20 @@ func (s *Server) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.Ev
 //     what is already done: the stored version is re-published (same event
 //     id, so a retried call is idempotent) instead of being raised again,
 //     so an old, revoked token cannot log the user out of newer sessions.
-func targetVersion(stored, tokenVer int64) int64 {
+//
+// ok is false when that version would exceed events.MaxVersion, the
+// largest an event may carry (a version that high can only come from data
+// written before the bound existed): there is nothing to publish, and no
+// retry changes that. targetVersion never overflows and never returns a
+// version above events.MaxVersion.
+func targetVersion(stored, tokenVer int64) (version int64, ok bool) {
 	if tokenVer < stored {
-		return stored
+		return stored, stored <= events.MaxVersion
 	}
-	return max(stored, tokenVer) + 1
+	if tokenVer >= events.MaxVersion { // tokenVer is max(stored, tokenVer)
+		return 0, false
+	}
+	return tokenVer + 1, true
 }
 
 // answerRevocation waits for enforcement and answers 204 or 202.

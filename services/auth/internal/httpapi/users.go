@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/password"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
@@ -246,8 +247,11 @@ const enforcedVersionTimeout = 100 * time.Millisecond
 // stored one, or the version validators already enforce when that is
 // higher. The latter happens when a logout-all-devices event was stored
 // but the process died before raising the stored version; the stored
-// version is repaired on the way. When Redis cannot be read the stored
-// version is used: at worst the token is refused, never wrongly accepted.
+// version is repaired on the way. When Redis cannot be read, or holds a
+// version outside 0..events.MaxVersion (which no valid event can have
+// written), the stored version is used: at worst the token is refused,
+// never wrongly accepted. An out-of-range version is never copied into
+// the store, where it would leave logout-all-devices no version to raise.
 func (s *Server) issueVersion(ctx context.Context, userID string, stored int64) int64 {
 	if s.enforced == nil {
 		return stored
@@ -255,7 +259,15 @@ func (s *Server) issueVersion(ctx context.Context, userID string, stored int64) 
 	rctx, cancel := context.WithTimeout(ctx, enforcedVersionTimeout)
 	st, err := s.enforced.RevocationState(rctx, "", userID)
 	cancel()
-	if err != nil || st.UserVersion <= stored {
+	if err != nil {
+		return stored
+	}
+	if st.UserVersion < 0 || st.UserVersion > events.MaxVersion {
+		s.logger.ErrorContext(ctx, "enforced token version is out of range; not copied into the store",
+			"user_id", userID, "stored", stored, "enforced", st.UserVersion, "max", events.MaxVersion)
+		return stored
+	}
+	if st.UserVersion <= stored {
 		return stored
 	}
 	if _, err := s.users.SetTokenVersionAtLeast(ctx, userID, st.UserVersion); err != nil {
