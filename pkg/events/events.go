@@ -65,11 +65,6 @@ const MaxVersion int64 = 1 << 53
 // maxTextLen bounds the free-text fields reason and actor.
 const maxTextLen = 256
 
-// idNamespace derives deterministic event ids (UUIDv5), so that revoking the
-// same token twice, or retrying a publish, yields the same Nats-Msg-Id and
-// JetStream stores the event once within its duplicate window.
-var idNamespace = uuid.MustParse("5f0c1f8e-3b8a-4d5e-9c43-2f7b1a6d9e01")
-
 // Sentinel errors returned (wrapped) by Decode and Validate.
 var (
 	// ErrInvalidEvent means the payload can never be processed: malformed
@@ -109,12 +104,16 @@ type TokenRevoked struct {
 	Actor     string
 }
 
-// Event returns the event to publish. Its id is derived from the jti, so the
-// same token revoked twice is stored once within the duplicate window.
+// Event returns the event to publish, with a new random id: publishing the
+// returned event again (a retry) is stored once within the duplicate
+// window, and no one can predict the id to store another event under it
+// first. (Ids derived from the jti let anyone who could publish pre-empt
+// the owner's logout with a short-lived event of the same id: the owner's
+// was then dropped as a duplicate.)
 func (t TokenRevoked) Event(now time.Time) Event {
 	return Event{
 		SchemaVersion: SchemaVersion,
-		ID:            uuid.NewSHA1(idNamespace, []byte(TypeTokenRevoked+":"+t.JTI)).String(),
+		ID:            uuid.NewString(),
 		Type:          TypeTokenRevoked,
 		OccurredAt:    now.UTC(),
 		UserID:        t.UserID,
@@ -136,12 +135,12 @@ type UserTokensRevoked struct {
 	Actor     string
 }
 
-// Event returns the event to publish. Its id is derived from the user id and
-// version, so a retried publish is stored once within the duplicate window.
+// Event returns the event to publish, with a new random id (see
+// TokenRevoked.Event).
 func (u UserTokensRevoked) Event(now time.Time) Event {
 	ev := Event{
 		SchemaVersion: SchemaVersion,
-		ID:            uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "%s:%s:%d", TypeUserTokensRevoked, u.UserID, u.Version)).String(),
+		ID:            uuid.NewString(),
 		Type:          TypeUserTokensRevoked,
 		OccurredAt:    now.UTC(),
 		UserID:        u.UserID,
