@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -87,12 +89,22 @@ func (m *Main) Open(ctx context.Context) error {
 		Metrics:      m.Registry, Now: m.Now, Logger: m.Logger,
 		Limiter:        ratelimit.New(m.rdb, ratelimit.KeyPrefix),
 		LoginLimitUser: cfg.LoginRateUser, LoginLimitIP: cfg.LoginRateIP, TrustedProxies: cfg.TrustedProxies,
-		Enforced: jwtx.NewRedisStore(m.rdb),
+		Enforced:   jwtx.NewRedisStore(m.rdb),
+		EventIDKey: eventIDKey(key),
 	})
 	if err != nil {
 		return err
 	}
 	return m.serve(ctx, api, revoker.Wait())
+}
+
+// eventIDKey derives the key of the event ids (httpapi.Config.EventIDKey)
+// from the signing key, so that every replica sharing a signing key gives
+// one revocation one id, and nobody who cannot sign tokens can predict it.
+func eventIDKey(key ed25519.PrivateKey) []byte {
+	mac := hmac.New(sha256.New, key.Seed())
+	mac.Write([]byte("eventjwt/auth/event-id/v1"))
+	return mac.Sum(nil)
 }
 
 // signingKey reads AUTH_SIGNING_KEY_FILE, or generates a key.

@@ -172,3 +172,31 @@ func TestTargetVersion(t *testing.T) {
 		t.Fatalf("Status(%s) = %d, want 500: the client is not at fault and a retry cannot help", CodeVersionExhausted, st)
 	}
 }
+
+// TestEventID: with a key, one revocation has one id (a repeated logout is
+// stored once) that nobody without the key can compute; without a key,
+// the random id events gave the event is kept.
+func TestEventID(t *testing.T) {
+	a := &Server{eventIDKey: []byte("key a")}
+	b := &Server{eventIDKey: []byte("key b")}
+	id1 := a.eventID("r1", "token.revoked", "jti", "1")
+	if id1 != a.eventID("r2", "token.revoked", "jti", "1") {
+		t.Fatal("the same revocation got two ids")
+	}
+	for name, other := range map[string]string{
+		"OtherKey":    b.eventID("r1", "token.revoked", "jti", "1"),
+		"OtherExpiry": a.eventID("r1", "token.revoked", "jti", "2"),
+		"OtherType":   a.eventID("r1", "user.tokens_revoked", "jti", "1"),
+		"Joined":      a.eventID("r1", "token.revoked", "jti\x001"),
+	} {
+		if other == id1 {
+			t.Errorf("%s: same id %s", name, id1)
+		}
+	}
+	if !events.IsUUID(id1) {
+		t.Fatalf("id %q is not a canonical UUID", id1)
+	}
+	if got := (&Server{}).eventID("random", "token.revoked", "jti", "1"); got != "random" {
+		t.Fatalf("without a key: %q, want the random id kept", got)
+	}
+}

@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
+	"github.com/google/uuid"
 )
 
 // Event reasons.
@@ -66,6 +70,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt,
 		Reason: ReasonLogout, Actor: claims.Subject,
 	}.Event(s.now())
+	ev.ID = s.eventID(ev.ID, ev.Type, ev.JTI, strconv.FormatInt(ev.ExpiresAt.UnixNano(), 10))
 	ack, err := s.revoker.Publish(r.Context(), ev)
 	if err != nil {
 		s.metrics.logouts.WithLabelValues("logout", "503").Inc()
@@ -125,17 +130,33 @@ func (s *Server) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.Ev
 		Reason:    ReasonLogoutAllDevices,
 		Actor:     claims.Subject,
 	}.Event(now)
+	ev.ID = s.eventID(ev.ID, ev.Type, ev.UserID, strconv.FormatInt(ev.Version, 10))
 	ack, err := s.revoker.Publish(ctx, ev)
 	if err != nil {
 		return events.Event{}, events.PubAck{}, err
 	}
 	if _, err := s.users.SetTokenVersionAtLeast(sctx, claims.Subject, ev.Version); err != nil {
 		// Durable but not recorded here: new logins carry the old version
-		// and fail closed until a retry (same event id) records it.
+		// and fail closed until a retry (the same version again) records it.
 		return events.Event{}, events.PubAck{}, &Error{Code: CodeRevocationUnavailable,
 			Message: "the revocation is durable but could not be recorded; retry (retrying is safe)", Err: err}
 	}
 	return ev, ack, nil
+}
+
+// eventID returns the id of the event identified by parts: a UUID derived
+// with HMAC-SHA256 under the server's EventIDKey, or random (the id
+// events gave it) without a key.
+func (s *Server) eventID(random string, parts ...string) string {
+	if len(s.eventIDKey) == 0 {
+		return random
+	}
+	var data []byte
+	for _, p := range parts { // length-prefixed: no two lists of parts share an encoding
+		data = strconv.AppendInt(data, int64(len(p)), 10)
+		data = append(append(data, ':'), p...)
+	}
+	return uuid.NewHash(hmac.New(sha256.New, s.eventIDKey), uuid.Nil, data, 5).String()
 }
 
 // targetVersion is the user version logout-all-devices publishes, given
@@ -144,9 +165,10 @@ func (s *Server) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.Ev
 //   - a current token (ver >= stored) raises it to max(stored, ver)+1,
 //     which revokes that token and every earlier one;
 //   - a token an earlier logout-all already revoked (ver < stored) asks for
-//     what is already done: the stored version is re-published (same event
-//     id, so a retried call is idempotent) instead of being raised again,
-//     so an old, revoked token cannot log the user out of newer sessions.
+//     what is already done: the stored version is re-published (applying
+//     it again changes nothing, so a retried call is idempotent) instead of
+//     being raised again, so an old, revoked token cannot log the user out
+//     of newer sessions.
 //
 // ok is false when that version would exceed events.MaxVersion, the
 // largest an event may carry (a version that high can only come from data

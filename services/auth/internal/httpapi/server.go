@@ -99,6 +99,14 @@ type Config struct {
 	// database update was lost (a crash in between) does not make every new
 	// login's token born revoked.
 	Enforced jwtx.RevocationStore
+	// EventIDKey keys the ids of the events the server publishes
+	// (eventID): the same revocation (one token, one user version) gets
+	// the same id on every replica sharing the key, so a repeated logout
+	// is stored once within JetStream's duplicate window, while nobody
+	// without the key can predict an id and store another event under it
+	// first (which would make the owner's a dropped duplicate). Nil: every
+	// event gets a random id.
+	EventIDKey []byte
 }
 
 // Server is the auth service's http.Handler.
@@ -123,6 +131,7 @@ type Server struct {
 	limitIP        ratelimit.Limit
 	trustedProxies []netip.Prefix
 	enforced       jwtx.RevocationStore
+	eventIDKey     []byte
 }
 
 // New returns a Server for cfg.
@@ -140,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
 		now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
 		limiter: cfg.Limiter, limitUser: cfg.LoginLimitUser, limitIP: cfg.LoginLimitIP, trustedProxies: cfg.TrustedProxies,
-		enforced: cfg.Enforced,
+		enforced: cfg.Enforced, eventIDKey: cfg.EventIDKey,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = time.Second
