@@ -91,6 +91,8 @@ func (f *hostileFixture) shapeCases() []hostileCase {
 		{name: "JSON/PayloadEmpty", token: payload(``), want: jwtx.ErrMalformedToken, reason: "empty payload"},
 		{name: "JSON/PayloadEmptyObject", token: payload(`{}`), want: jwtx.ErrMalformedToken, reason: "no claims at all"},
 		{name: "JSON/PayloadTrailingData", token: payload(pl + `{"sub":"x"}`), want: jwtx.ErrMalformedToken, reason: "a second object after the first: streaming parsers read one or the other"},
+		{name: "JSON/PayloadTrailingNUL", token: payload(pl + "\x00"), want: jwtx.ErrMalformedToken, reason: "a NUL byte after the object is data, not the end (C-string parsers stop there)"},
+		{name: "JSON/PayloadTrailingSpaceNUL", token: payload(pl + " \x00"), want: jwtx.ErrMalformedToken, reason: "a NUL byte after whitespace"},
 		{name: "JSON/PayloadTruncated", token: payload(pl[:len(pl)-1]), want: jwtx.ErrMalformedToken, reason: "unterminated object"},
 		{name: "JSON/PayloadBOM", token: payload("\ufeff" + pl), want: jwtx.ErrMalformedToken, reason: "a byte-order mark before the object"},
 		{name: "JSON/PayloadUTF16", token: payload(utf16le(pl)), want: jwtx.ErrMalformedToken, reason: "UTF-16 instead of UTF-8 (RFC 8725 3.7)"},

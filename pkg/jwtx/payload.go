@@ -141,7 +141,7 @@ func parsePayload(payload string) (*Claims, error) {
 			return nil, malformed("malformed JSON")
 		}
 	}
-	if p.next() != 0 {
+	if p.ws(); p.pos != len(p.s) { // not next() != 0: a NUL byte is data too
 		return nil, malformed("data after the JSON object")
 	}
 	if typeErr != nil {
