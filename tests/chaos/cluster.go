@@ -27,6 +27,10 @@ const (
 	revocationWait = 2 * time.Second
 	ackWait        = 2 * time.Second
 	revLeeway      = time.Minute
+	// revMaxTokenTTL is REVOCATION_MAX_TOKEN_TTL: the auth service's token
+	// lifetime, as an operator with one issuer sets it. User versions live
+	// that long after their event (plus leeway), no key longer.
+	revMaxTokenTTL = tokenTTL
 )
 
 // Cluster is the whole system on loopback: redis-server, natsd, the auth
@@ -184,7 +188,7 @@ func (c *Cluster) revocationEnv(addr, metricsAddr string) []string {
 		"NATS_URL=nats://" + c.NATSAddr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
 		"LOG_FORMAT=text", "REVOCATION_HTTP_ADDR=" + addr, "REVOCATION_METRICS_ADDR=" + metricsAddr,
 		"REVOCATION_ACK_WAIT=" + ackWait.String(), "REVOCATION_CHECK_INTERVAL=200ms",
-		"REVOCATION_LEEWAY=" + revLeeway.String(),
+		"REVOCATION_LEEWAY=" + revLeeway.String(), "REVOCATION_MAX_TOKEN_TTL=" + revMaxTokenTTL.String(),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -66,4 +67,38 @@ func TestShorterTTLNeverShortensARevocation(t *testing.T) {
 		t.Fatalf("PTTL %s went from %s to %s after an event with a 5s token TTL; want it kept or extended (>= 23h)", key, before, after)
 	}
 	expectStatus(t, "Ta after the second logout-all", s.Me(ta), http.StatusUnauthorized)
+}
+
+// TestShortEventPublishedFirstDoesNotPreemptLogout is the red-team variant
+// of the same finding: a token.revoked for Ta's jti with a short
+// expires_at, published before the owner's logout, used to share the id
+// the owner's event would get (derived from the jti), so JetStream dropped
+// the owner's event as a duplicate and answered 204 while the key expired
+// within a minute. Ids are now random and expiries only extended: the key
+// lives as long as Ta.
+func TestShortEventPublishedFirstDoesNotPreemptLogout(t *testing.T) {
+	s := newStack(t, stackOpts{})
+	alice, _ := s.Register()
+	ta := s.Login(alice)
+	me := s.Me(ta).JSON(t)
+	jti, _ := me["jti"].(string)
+	userID, _ := me["user_id"].(string)
+	exp, err := time.Parse(time.RFC3339, me["expires_at"].(string))
+	if err != nil {
+		t.Fatalf("expires_at %v: %v", me["expires_at"], err)
+	}
+	ctx := context.Background()
+	short := events.TokenRevoked{UserID: userID, JTI: jti, ExpiresAt: time.Now().Add(time.Second)}.Event(time.Now())
+	if _, err := events.NewPublisher(s.NATS.JetStream(t)).Publish(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, "owner's logout", s.Logout(ta), http.StatusNoContent)
+	ttl, err := s.Redis.Client(t).PTTL(ctx, jwtx.BlacklistKey(jti)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Until(exp); ttl < want {
+		t.Fatalf("token_blacklist:%s PTTL %s after the owner's logout, want at least the token's remaining life %s", jti, ttl, want)
+	}
+	expectStatus(t, "Ta after logout", s.Me(ta), http.StatusUnauthorized)
 }
