@@ -2,7 +2,9 @@
 //
 // Tokens are signed with Ed25519 (alg EdDSA, typ at+jwt, kid = RFC 7638
 // thumbprint) and carry iss, sub (user id), aud, iat, nbf, exp, jti and ver
-// (the user's token version). Validation follows RFC 8725: EdDSA only,
+// (the user's token version). Validation follows RFC 8725: EdDSA, or HS256
+// for a kid configured with an HMAC secret (Config.HMACKeys) — the
+// algorithm comes from where the key is configured, never from the token —,
 // known kid only (keys are never fetched from token headers), crit
 // rejected, typ at+jwt required, exp required, iss and aud checked, small
 // leeway, bounded size, strict base64url and UTF-8, and no duplicate or
@@ -25,8 +27,8 @@
 //	if err != nil { ... }
 //	keys, err := jwtx.ParseJWKS(jwksJSON) // from auth's /.well-known/jwks.json
 //	if err != nil { ... }
-//	v, err := jwtx.NewValidator(jwtx.Config{
-//		Keys: keys, Issuer: "https://auth.example", Audience: "orders",
+//	v, err := jwtx.NewValidator(jwtx.Config{ // the auth service's AUTH_ISSUER and AUTH_AUDIENCE
+//		Keys: keys, Issuer: "http://localhost:8080", Audience: "api",
 //		Revocation: jwtx.NewRedisStore(redis.NewClient(opts)),
 //	})
 //	if err != nil { ... }
