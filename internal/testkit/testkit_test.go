@@ -3,6 +3,8 @@ package testkit_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -102,5 +104,34 @@ func TestLatenciesPercentiles(t *testing.T) {
 	}
 	if l.Len() != 100 {
 		t.Errorf("Len = %d, want 100", l.Len())
+	}
+}
+
+func TestRedisOptions(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "redis.conf")
+	if err := os.WriteFile(conf, []byte("bind 127.0.0.1\nmaxmemory-policy allkeys-lru\nappendonly no\nsave \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	acl := filepath.Join(dir, "users.acl")
+	if err := os.WriteFile(acl, []byte("user default off\nuser admin on >secret ~* &* +@all\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rd := testkit.StartRedis(t, testkit.RedisConfigFile(conf), testkit.RedisACL(acl, "admin", "secret"),
+		testkit.RedisArgs("--maxclients", "123"))
+	c := rd.Client(t)
+	ctx := t.Context()
+	got, err := c.ConfigGet(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["maxmemory-policy"] != "allkeys-lru" || got["maxclients"] != "123" || got["aclfile"] != filepath.Join(rd.Dir, "users.acl") {
+		t.Fatalf("config file, args or ACL file not used: policy %q, maxclients %q, aclfile %q",
+			got["maxmemory-policy"], got["maxclients"], got["aclfile"])
+	}
+	anon := redis.NewClient(&redis.Options{Addr: rd.Addr, MaxRetries: -1})
+	defer anon.Close()
+	if err := anon.Ping(ctx).Err(); err == nil {
+		t.Fatal("the default user answered: ACL file not used")
 	}
 }
