@@ -49,9 +49,11 @@ func TestShorterTTLNeverShortensARevocation(t *testing.T) {
 	}
 
 	// The same issuer, restarted with a 5 s token lifetime.
-	s.Auth.Stop()
-	s.Auth.env = append(s.Auth.env, "AUTH_ACCESS_TOKEN_TTL=5s")
-	s.Auth.Start()
+	if err := s.Auth.Stop(); err != nil {
+		t.Error(err)
+	}
+	s.Auth.SetEnv(append(s.Auth.Env(), "AUTH_ACCESS_TOKEN_TTL=5s"))
+	mustStart(t, s.Auth)
 	s.WaitReady(s.AuthURL)
 	tb := s.Login(alice)
 	expectStatus(t, "logout-all with Tb", s.LogoutAll(tb), http.StatusNoContent)

@@ -69,7 +69,7 @@ func TestRevocationServiceKilledLosesNothing(t *testing.T) {
 		t.Fatalf("logout with the revocation service down: %d %s, want 202", r.Status, r.Body)
 	}
 
-	s.Revocation.Start()
+	mustStart(t, s.Revocation)
 	testkit.Eventually(t, 20*time.Second, "revocation made while the service was down is enforced", func() bool {
 		return s.Me(during).Status == http.StatusUnauthorized
 	})
@@ -117,7 +117,7 @@ func TestRedisRestartedEmptyIsRebuilt(t *testing.T) {
 		expectStatus(t, "me against an empty Redis", s.Me(tok), http.StatusServiceUnavailable)
 	}
 
-	s.Revocation.Start()
+	mustStart(t, s.Revocation)
 	testkit.Eventually(t, 20*time.Second, "rebuild finished", func() bool {
 		for _, tok := range append(revoked, allRevoked) {
 			if st := s.Me(tok).Status; st == http.StatusOK {
@@ -169,7 +169,7 @@ func TestNATSRestartLosesNothing(t *testing.T) {
 	// Redis rebuilt from the restarted stream still has the early revocation.
 	s.Revocation.Kill()
 	s.Redis.Restart(t)
-	s.Revocation.Start()
+	mustStart(t, s.Revocation)
 	testkit.Eventually(t, 20*time.Second, "rebuilt from the restarted stream", func() bool {
 		return s.Me(before).Status == http.StatusUnauthorized
 	})

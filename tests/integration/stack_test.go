@@ -1,123 +1,29 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
-// binDir holds bin/auth and bin/revocation built once for the whole run.
-var binDir string
+// bins are bin/auth and bin/revocation, built once for the whole run.
+var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
 
 func TestMain(m *testing.M) {
-	code, err := buildAndRun(m)
-	if err != nil {
+	if _, err := bins.Build(); err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
+		bins.Remove()
 		os.Exit(1)
 	}
+	code := m.Run()
+	bins.Remove()
 	os.Exit(code)
-}
-
-func buildAndRun(m *testing.M) (int, error) {
-	if dir := os.Getenv("EVENTJWT_BIN_DIR"); dir != "" {
-		binDir = dir
-		return m.Run(), nil
-	}
-	dir, err := os.MkdirTemp("", "eventjwt-bin-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return 0, err
-	}
-	for _, b := range []struct{ name, pkg string }{
-		{"auth", "./services/auth/cmd/auth"},
-		{"revocation", "./services/revocation/cmd/revocation"},
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("build %s: %w\n%s", b.name, err, out)
-		}
-	}
-	binDir = dir
-	return m.Run(), nil
-}
-
-// proc is one service binary run as a child process.
-type proc struct {
-	t    testing.TB
-	name string
-	env  []string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *testkit.Buffer
-}
-
-func startProc(t testing.TB, name string, env []string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, env: env, out: &testkit.Buffer{}}
-	p.Start()
-	t.Cleanup(func() {
-		p.Kill()
-		if t.Failed() {
-			t.Logf("--- %s output ---\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// Start runs the binary (again, after Kill or Stop).
-func (p *proc) Start() {
-	p.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, p.name))
-	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	p.mu.Lock()
-	p.cmd, p.done = cmd, done
-	p.mu.Unlock()
-}
-
-// Kill sends SIGKILL, as a crash would, and waits for the exit.
-func (p *proc) Kill() { p.signal(syscall.SIGKILL) }
-
-// Stop sends SIGTERM (graceful shutdown) and waits for the exit.
-func (p *proc) Stop() { p.signal(syscall.SIGTERM) }
-
-func (p *proc) signal(sig syscall.Signal) {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		p.t.Errorf("%s did not exit within 15s of %v", p.name, sig)
-	}
 }
 
 // stack is the whole system: embedded NATS, a redis-server, and both
@@ -126,8 +32,8 @@ type stack struct {
 	t          testing.TB
 	NATS       *testkit.NATS
 	Redis      *testkit.Redis
-	Auth       *proc
-	Revocation *proc
+	Auth       *testkit.Proc
+	Revocation *testkit.Proc
 	AuthURL    string
 	RevURL     string
 	// AuthMetricsURL and RevMetricsURL are the metrics listeners, the only
@@ -162,13 +68,13 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		"LOG_LEVEL=" + o.logLevel,
 		"LOG_FORMAT=text",
 	}
-	s.Revocation = startProc(t, "revocation", append(shared,
+	s.Revocation = testkit.StartProc(t, "revocation", bins.Path(t, "revocation"), append(shared,
 		"REVOCATION_HTTP_ADDR="+revAddr,
 		"REVOCATION_METRICS_ADDR="+revMetrics,
 		"REVOCATION_CHECK_INTERVAL=200ms",
-	))
+	)...)
 	s.WaitReady(s.RevURL)
-	s.Auth = startProc(t, "auth", append(append(shared,
+	s.Auth = testkit.StartProc(t, "auth", bins.Path(t, "auth"), append(append(shared,
 		"AUTH_HTTP_ADDR="+authAddr,
 		"AUTH_METRICS_ADDR="+authMetrics,
 		"AUTH_DB_PATH="+filepath.Join(t.TempDir(), "auth.db"),
@@ -179,25 +85,24 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		"AUTH_ARGON2_MEMORY_KIB=64",
 		"AUTH_ARGON2_ITERATIONS=1",
 		"AUTH_ARGON2_PARALLELISM=1",
-	), o.authEnv...))
+	), o.authEnv...)...)
 	s.WaitReady(s.AuthURL)
 	return s
+}
+
+// mustStart starts p again (after Kill or Stop), failing the test if it
+// cannot.
+func mustStart(t testing.TB, p *testkit.Proc) {
+	t.Helper()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // WaitReady polls base+"/readyz" until it answers 200.
 func (s *stack) WaitReady(base string) {
 	s.t.Helper()
-	testkit.Eventually(s.t, 30*time.Second, base+" ready", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	testkit.WaitHTTP(s.t, base+"/readyz", http.StatusOK)
 }
 
 // Metrics returns the text exposition of base+"/metrics"; base is a
