@@ -24,7 +24,7 @@ import (
 // Nothing may be refused on the way: the services' logs carry no
 // permissions violation and Redis's ACL LOG stays empty.
 func TestServicesRunUnderLeastPrivilege(t *testing.T) {
-	binaries(t) // build first: it is the slow part
+	bins.Dir(t) // build first: it is the slow part
 	n, r := startNATS(t, natsConf(t), nil), startRedis(t)
 	admin, auth := n.connect(t, "admin"), n.connect(t, "auth")
 	setupJetStream(t, admin)
@@ -114,9 +114,9 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 	if log := aclLog(t, adminRedis); len(log) > 0 {
 		t.Errorf("Redis refused the services: %v", log)
 	}
-	for _, p := range []*proc{revocation, authSvc} {
-		if out := p.Out.String(); strings.Contains(strings.ToLower(out), "permissions violation") {
-			t.Errorf("%s hit a NATS permissions violation:\n%s", p.name, out)
+	for _, p := range []*testkit.Proc{revocation, authSvc} {
+		if out := p.Output(); strings.Contains(strings.ToLower(out), "permissions violation") {
+			t.Errorf("%s hit a NATS permissions violation:\n%s", p.Name, out)
 		}
 	}
 	if cons, err := admin.JS.Consumer(ctx, events.StreamName, "revocation"); err != nil || cons.CachedInfo().Config.Description != "" {

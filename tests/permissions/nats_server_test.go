@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
 )
 
@@ -49,7 +48,6 @@ var inboxPrefix = map[string]string{
 
 // natsServer is an embedded nats-server running a configuration file.
 type natsServer struct {
-	srv  *server.Server
 	Host string // 127.0.0.1:<port>
 }
 
@@ -58,28 +56,11 @@ type natsServer struct {
 // change more (the TLS test adds its certificates).
 func startNATS(tb testing.TB, path string, edit func(*server.Options)) *natsServer {
 	tb.Helper()
-	opts, err := server.ProcessConfigFile(path)
-	if err != nil {
-		tb.Fatalf("nats config %s: %v", path, err)
-	}
-	opts.Port = server.RANDOM_PORT
-	opts.StoreDir = tb.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
+	opts := []testkit.NATSOption{testkit.NATSConfigFile(path)}
 	if edit != nil {
-		edit(opts)
+		opts = append(opts, testkit.NATSEdit(edit))
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		tb.Fatalf("nats-server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		tb.Fatal("nats-server not ready")
-	}
-	tb.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	port := srv.Addr().(*net.TCPAddr).Port
-	return &natsServer{srv: srv, Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	return &natsServer{Host: testkit.StartNATS(tb, opts...).Addr()}
 }
 
 // URL returns the server's URL with user's credentials in it, as a service

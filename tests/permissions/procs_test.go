@@ -8,10 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,20 +16,13 @@ import (
 	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
-// binDir holds bin/auth and bin/revocation, built on first use (or taken
-// from EVENTJWT_BIN_DIR, as in tests/integration).
-var (
-	buildOnce sync.Once
-	binDir    string
-	builtDir  string // removed by TestMain
-	buildErr  error
-)
+// bins are bin/auth and bin/revocation, built on first use (or taken from
+// EVENTJWT_BIN_DIR, as in tests/integration).
+var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
-	}
+	bins.Remove()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -43,83 +32,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binaries returns the directory holding the service binaries.
-func binaries(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		if dir := os.Getenv("EVENTJWT_BIN_DIR"); dir != "" {
-			binDir = dir
-			return
-		}
-		builtDir, buildErr = os.MkdirTemp("", "eventjwt-permissions-bin-")
-		if buildErr != nil {
-			return
-		}
-		root, _ := filepath.Abs(filepath.Join("..", ".."))
-		// Built inside each service's module, so that it works with the
-		// workspace and with GOWORK=off (the go.mod files replace siblings).
-		for _, b := range []struct{ name, module string }{
-			{"auth", "services/auth"},
-			{"revocation", "services/revocation"},
-		} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(builtDir, b.name), "./cmd/"+b.name) //nolint:noctx // bounded by the test timeout
-			cmd.Dir = filepath.Join(root, b.module)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build %s: %w\n%s", b.name, err, out)
-				return
-			}
-		}
-		binDir = builtDir
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binDir
-}
-
-// proc is a service binary running as a child process.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	Out  *testkit.Buffer
-}
-
 // startProc runs the named binary with env added to the environment; it is
 // stopped (SIGTERM, then SIGKILL) when the test ends, and its output is
 // logged if the test failed.
-func startProc(tb testing.TB, name string, env []string) *proc {
+func startProc(tb testing.TB, name string, env []string) *testkit.Proc {
 	tb.Helper()
-	p := &proc{name: name, done: make(chan struct{}), Out: &testkit.Buffer{}}
-	p.cmd = exec.Command(filepath.Join(binaries(tb), name)) //nolint:noctx // stopped by the cleanup below
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.Out, p.Out
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	tb.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if tb.Failed() {
-			tb.Logf("--- %s output ---\n%s", name, p.Out.String())
-		}
-	})
-	return p
+	return testkit.StartProc(tb, name, bins.Path(tb, name), env...)
 }
 
 // waitReady polls base+"/readyz" until it answers 200.
 func waitReady(tb testing.TB, base string) {
 	tb.Helper()
-	testkit.Eventually(tb, 20*time.Second, base+" ready", func() bool {
-		resp, err := call(http.MethodGet, base+"/readyz", "", nil)
-		return err == nil && resp.status == http.StatusOK
-	})
+	testkit.WaitHTTP(tb, base+"/readyz", http.StatusOK)
 }
 
 // response is what call returns.

@@ -4,10 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,8 +21,8 @@ type redisServer struct {
 	// Libraries maps each library file's prefix to the library loaded
 	// from it (loadFunctions).
 	Libraries map[string]string
-	Addr string      // 127.0.0.1:<port>
-	TLS  *tls.Config // client TLS settings when the server has TLS on
+	Addr      string      // 127.0.0.1:<port>
+	TLS       *tls.Config // client TLS settings when the server has TLS on
 }
 
 // startRedis runs redis-server with deploy/redis/redis.conf and a copy of
@@ -43,73 +39,17 @@ func startRedis(tb testing.TB) *redisServer {
 // clientTLS.
 func startRedisConf(tb testing.TB, conf string, clientTLS *tls.Config) *redisServer {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
+	opts := []testkit.RedisOption{
+		testkit.RedisConfigFile(conf),
+		testkit.RedisACL(deployPath(tb, "redis", "users.acl"), "admin", redisPassword("admin")),
 	}
-	dir := tb.TempDir()
-	acl, err := os.ReadFile(deployPath(tb, "redis", "users.acl"))
-	if err != nil {
-		tb.Fatal(err)
+	if clientTLS != nil {
+		opts = append(opts, testkit.RedisTLS(clientTLS))
 	}
-	aclPath := filepath.Join(dir, "users.acl")
-	if err := os.WriteFile(aclPath, acl, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	var lastErr error
-	for range 5 { // a free port can be taken between probe and bind
-		port := testkit.FreePort(tb)
-		r := &redisServer{Addr: "127.0.0.1:" + strconv.Itoa(port), TLS: clientTLS}
-		ports := []string{"--port", strconv.Itoa(port)}
-		if clientTLS != nil {
-			ports = []string{"--port", "0", "--tls-port", strconv.Itoa(port)}
-		}
-		// Not CommandContext: the process outlives this call and is
-		// stopped by the cleanup, which waits for it.
-		cmd := exec.Command(bin, append(append([]string{conf}, ports...), //nolint:noctx // see above
-			"--dir", dir, "--aclfile", aclPath)...)
-		out := &testkit.Buffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		if lastErr = r.waitReady(done, out); lastErr == nil {
-			tb.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-			r.Libraries = loadFunctions(tb, r)
-			return r
-		}
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	tb.Fatalf("redis-server did not start: %v", lastErr)
-	return nil
-}
-
-// waitReady polls PING as admin until it answers or the process exits.
-func (r *redisServer) waitReady(done <-chan struct{}, out *testkit.Buffer) error {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, Username: "admin", Password: redisPassword("admin"),
-		MaxRetries: -1, DialTimeout: time.Second, TLSConfig: r.TLS})
-	defer func() { _ = c.Close() }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer to PING: %w (%s)", err, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	rd := testkit.StartRedis(tb, opts...)
+	r := &redisServer{Addr: rd.Addr, TLS: clientTLS}
+	r.Libraries = loadFunctions(tb, r)
+	return r
 }
 
 // URL returns REDIS_URL for user, as a service gets it.
