@@ -58,7 +58,7 @@ func New(prefix, helpers string, bodies map[string]string) *Library {
 	h := sha256.New()
 	h.Write([]byte(helpers))
 	for _, n := range names {
-		fmt.Fprintf(h, "\x00%s\x00%s", n, bodies[n])
+		_, _ = fmt.Fprintf(h, "\x00%s\x00%s", n, bodies[n])
 	}
 	l := &Library{
 		prefix:  prefix,
