@@ -20,6 +20,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
 	"github.com/eventjwt/eventjwt/services/auth/internal/password"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
@@ -78,8 +79,17 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	accounts, err := account.New(account.Config{
+		Users: m.db, Passwords: hasher, Issuer: signer, Revoker: revoker,
+		Enforced:   jwtx.NewRedisStore(m.rdb),
+		EventIDKey: eventIDKey(key),
+		Now:        m.Now, Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Config{
-		Users: m.db, Passwords: hasher, Signer: signer, Validator: validator, Keys: keys, Revoker: revoker,
+		Accounts: accounts, Validator: validator, Keys: keys,
 		Ready: []httpapi.Check{
 			{Name: "nats", Fn: m.natsReady},
 			{Name: "redis", Fn: func(ctx context.Context) error { return m.rdb.Ping(ctx).Err() }},
@@ -89,8 +99,6 @@ func (m *Main) Open(ctx context.Context) error {
 		Metrics:      m.Registry, Now: m.Now, Logger: m.Logger,
 		Limiter:        ratelimit.New(m.rdb, ratelimit.KeyPrefix),
 		LoginLimitUser: cfg.LoginRateUser, LoginLimitIP: cfg.LoginRateIP, TrustedProxies: cfg.TrustedProxies,
-		Enforced:   jwtx.NewRedisStore(m.rdb),
-		EventIDKey: eventIDKey(key),
 	})
 	if err != nil {
 		return err
@@ -98,7 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 	return m.serve(ctx, api, revoker.Wait())
 }
 
-// eventIDKey derives the key of the event ids (httpapi.Config.EventIDKey)
+// eventIDKey derives the key of the event ids (account.Config.EventIDKey)
 // from the signing key, so that every replica sharing a signing key gives
 // one revocation one id, and nobody who cannot sign tokens can predict it.
 func eventIDKey(key ed25519.PrivateKey) []byte {

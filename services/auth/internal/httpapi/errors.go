@@ -10,53 +10,39 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
-	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
+	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 )
 
-// Error codes: the "error" field of every error body.
+// Error codes: the "error" field of every error body. The account
+// protocol's codes are its own (package account); the others are HTTP's.
 const (
-	CodeInvalidRequest        = "invalid_request"
-	CodeUnsupportedToken      = "unsupported_token"
-	CodeInvalidCredentials    = "invalid_credentials"
+	CodeInvalidRequest        = account.CodeInvalidRequest
+	CodeUnsupportedToken      = account.CodeUnsupportedToken
+	CodeInvalidCredentials    = account.CodeInvalidCredentials
+	CodeUsernameTaken         = account.CodeUsernameTaken
+	CodeWeakPassword          = account.CodeWeakPassword
+	CodeRevocationUnavailable = account.CodeRevocationUnavailable
+	CodeVersionExhausted      = account.CodeVersionExhausted
 	CodeInvalidToken          = "invalid_token"
 	CodeNotFound              = "not_found"
 	CodeMethodNotAllowed      = "method_not_allowed"
-	CodeUsernameTaken         = "username_taken"
-	CodeWeakPassword          = "weak_password"
 	CodeRateLimited           = "rate_limited"
 	CodeRequestTooLarge       = "request_too_large"
 	CodeUnsupportedMediaType  = "unsupported_media_type"
-	CodeRevocationUnavailable = "revocation_unavailable"
 	CodeNotReady              = "not_ready"
 	CodeUnavailable           = "unavailable"
 	CodeInternal              = "internal"
 )
 
 // Error is an answer to the client: a code from the list above and a
-// message safe to show. Err, when set, is the cause, logged and never sent.
-// RetryAfter, when set, is sent as Retry-After (whole seconds).
-type Error struct {
-	Code       string
-	Message    string
-	Err        error
-	RetryAfter time.Duration
-}
-
-// Error returns the code and message.
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Code + ": " + e.Message + ": " + e.Err.Error()
-	}
-	return e.Code + ": " + e.Message
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// message safe to show; see account.Error, the service's one coded error.
+type Error = account.Error
 
 // errorf returns an *Error with a fixed message.
 func errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
 
-// Status returns the HTTP status of an error code.
+// Status returns the HTTP status of an error code. CodeVersionExhausted
+// is a 500 without Retry-After: not the client's fault, and no retry helps.
 func Status(code string) int {
 	switch code {
 	case CodeInvalidRequest, CodeUnsupportedToken, CodeWeakPassword:
@@ -103,7 +89,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	case errors.Is(err, jwtx.ErrInvalidToken), errors.Is(err, jwtx.ErrRevoked), errors.Is(err, jwtx.ErrRevocationUnavailable):
 		jwtx.WriteError(w, err)
 		return
-	case errors.Is(err, revoke.ErrUnavailable):
+	case errors.Is(err, account.ErrUnavailable):
 		apiErr = &Error{Code: CodeRevocationUnavailable, Message: "the revocation could not be stored; retry shortly (retrying is safe)", Err: err}
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 )
 
@@ -33,7 +34,7 @@ const limitTimeout = 500 * time.Millisecond
 // log in, but it must cost the same and must not make long keys).
 func (s *Server) userRule(username string) ratelimit.Rule {
 	key := strings.ToLower(username)
-	if ValidateUsername(username) != nil {
+	if account.ValidateUsername(username) != nil {
 		sum := sha256.Sum256([]byte(key))
 		key = "#" + hex.EncodeToString(sum[:16]) // '#' is not a username character
 	}

@@ -1,9 +1,11 @@
 // Package httpapi is the HTTP interface of the auth service: register,
 // login, logout, logout-all-devices, me, the JWK set, health and readiness,
 // with JSON errors everywhere; /metrics is a handler of its own, for a
-// listener apart from the API's.
+// listener apart from the API's. It decodes requests, calls the account
+// protocol (package account) and maps its outcomes and codes to statuses:
+// the rules of registering, logging in and revoking live there.
 //
-//	h, err := httpapi.New(httpapi.Config{Users: db, Passwords: hasher, ...})
+//	h, err := httpapi.New(httpapi.Config{Accounts: svc, Validator: v, Keys: keys, ...})
 //	srv := &http.Server{Handler: h}
 //	metrics := &http.Server{Handler: httpapi.MetricsHandler(registry, logger)}
 package httpapi
@@ -17,40 +19,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
-	"github.com/eventjwt/eventjwt/services/auth/internal/revoke"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
 
-// Users is the user store the handlers need; *store.DB implements it.
-type Users interface {
-	CreateUser(ctx context.Context, u store.User) error
-	UserByUsername(ctx context.Context, username string) (store.User, error)
-	UserByID(ctx context.Context, id string) (store.User, error)
-	UsernameExists(ctx context.Context, username string) (bool, error)
-	TokenVersion(ctx context.Context, id string) (int64, error)
-	SetTokenVersionAtLeast(ctx context.Context, id string, v int64) (int64, error)
-	SetPasswordHash(ctx context.Context, id, hash string) error
-}
-
-// Passwords hashes and verifies passwords; *password.Hasher implements it.
-type Passwords interface {
-	Hash(ctx context.Context, password string) (string, error)
-	Verify(ctx context.Context, encoded, password string) error
-	VerifyDummy(ctx context.Context, password string) error
-	NeedsRehash(encoded string) bool
-}
-
-// Revoker publishes revocations and waits for their enforcement;
-// *revoke.Revoker implements it.
-type Revoker interface {
-	Publish(ctx context.Context, ev events.Event) (events.PubAck, error)
-	Await(ctx context.Context, ev events.Event, ack events.PubAck) revoke.Outcome
+// Accounts is the account protocol the handlers call;
+// *account.Service implements it.
+type Accounts interface {
+	Register(ctx context.Context, username, password string) (userID string, err error)
+	Login(ctx context.Context, username, password string) (account.Token, error)
+	Logout(ctx context.Context, claims *jwtx.Claims) (account.Revocation, error)
+	LogoutAll(ctx context.Context, claims *jwtx.Claims) (account.Revocation, error)
+	User(ctx context.Context, id string) (store.User, error)
 }
 
 // Check is one readiness condition: Fn returns nil when Name is usable.
@@ -60,14 +44,11 @@ type Check struct {
 }
 
 // Config holds the Server's dependencies. Every field is required except
-// Ready, Now, NewID, Logger and the rate limits.
+// Ready, Now, Logger and the rate limits.
 type Config struct {
-	Users     Users
-	Passwords Passwords
-	Signer    *jwtx.Signer
+	Accounts  Accounts
 	Validator *jwtx.Validator
 	Keys      *jwtx.KeySet
-	Revoker   Revoker
 	// Ready lists what /readyz checks, each within ReadyTimeout.
 	Ready []Check
 	// ReadyTimeout bounds each readiness check; default 1s.
@@ -77,8 +58,6 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// NewID returns new user ids (canonical UUIDs); default uuid.NewString.
-	NewID func() string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Limiter counts login and register attempts across replicas; nil
@@ -93,72 +72,45 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// address; empty: the peer address is the client's.
 	TrustedProxies []netip.Prefix
-	// Enforced, when set, reads the token version validators enforce for a
-	// user (Redis's user_token_version). Login issues tokens at no lower a
-	// version, so a logout-all-devices whose event was stored but whose
-	// database update was lost (a crash in between) does not make every new
-	// login's token born revoked.
-	Enforced jwtx.RevocationStore
-	// EventIDKey keys the ids of the events the server publishes
-	// (eventID): the same revocation (one token, one user version) gets
-	// the same id on every replica sharing the key, so a repeated logout
-	// is stored once within JetStream's duplicate window, while nobody
-	// without the key can predict an id and store another event under it
-	// first (which would make the owner's a dropped duplicate). Nil: every
-	// event gets a random id.
-	EventIDKey []byte
 }
 
 // Server is the auth service's http.Handler.
 type Server struct {
-	users     Users
-	passwords Passwords
-	signer    *jwtx.Signer
+	accounts  Accounts
 	validator *jwtx.Validator
 	keys      *jwtx.KeySet
-	revoker   Revoker
 	ready     []Check
 	readyTO   time.Duration
 	now       func() time.Time
-	newID     func() string
 	logger    *slog.Logger
 	metrics   *metrics
-	locks     userLocks
 	handler   http.Handler
 
 	limiter        Limiter
 	limitUser      ratelimit.Limit
 	limitIP        ratelimit.Limit
 	trustedProxies []netip.Prefix
-	enforced       jwtx.RevocationStore
-	eventIDKey     []byte
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) (*Server, error) {
-	if cfg.Users == nil || cfg.Passwords == nil || cfg.Signer == nil || cfg.Validator == nil ||
-		cfg.Keys == nil || cfg.Revoker == nil || cfg.Metrics == nil {
-		return nil, errors.New("httpapi: Users, Passwords, Signer, Validator, Keys, Revoker and Metrics are required")
+	if cfg.Accounts == nil || cfg.Validator == nil || cfg.Keys == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Accounts, Validator, Keys and Metrics are required")
 	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		users: cfg.Users, passwords: cfg.Passwords, signer: cfg.Signer, validator: cfg.Validator,
-		keys: cfg.Keys, revoker: cfg.Revoker, ready: cfg.Ready, readyTO: cfg.ReadyTimeout,
-		now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger, metrics: m,
+		accounts: cfg.Accounts, validator: cfg.Validator, keys: cfg.Keys,
+		ready: cfg.Ready, readyTO: cfg.ReadyTimeout, now: cfg.Now, logger: cfg.Logger, metrics: m,
 		limiter: cfg.Limiter, limitUser: cfg.LoginLimitUser, limitIP: cfg.LoginLimitIP, trustedProxies: cfg.TrustedProxies,
-		enforced: cfg.Enforced, eventIDKey: cfg.EventIDKey,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = time.Second
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.newID == nil {
-		s.newID = uuid.NewString
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()
