@@ -10,7 +10,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.26.10
 GOTESTFLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: all build run test test-short lint vet fmt tidy bench clean help vulncheck fuzz chaos chaos-short
+.PHONY: all build run test test-short lint vet fmt tidy modcheck bench clean help vulncheck fuzz chaos chaos-short
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test   every test of every module, with the race detector"
 	@echo "make build  bin/auth and bin/revocation"
 	@echo "make lint   gofmt, go vet and golangci-lint in every module"
+	@echo "make modcheck  every module builds alone (GOWORK=off) and is tidy"
 	@echo "make fuzz   every fuzz target for FUZZTIME (10s)"
 	@echo "make vulncheck  govulncheck every module (offline database)"
 	@echo "make chaos  the full fault-injection run (minutes); writes docs/RELIABILITY.md"
@@ -49,11 +50,20 @@ fmt:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 lint: fmt vet
-	@command -v golangci-lint >/dev/null || { echo "install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"; exit 1; }
+	@command -v golangci-lint >/dev/null || { echo "install: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)"; exit 1; }
 	@for m in $(MODULES); do echo "=== lint $$m"; (cd $$m && golangci-lint run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 tidy:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy) || exit 1; done
+
+# Each module builds on its own (GOWORK=off, as a user who clones one
+# module's directory would), and go mod tidy changes nothing in it.
+modcheck:
+	@for m in $(MODULES); do \
+		echo "=== modcheck $$m"; \
+		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy && \
+			git diff --exit-code -- go.mod go.sum) || { echo "$$m: does not build with GOWORK=off, or is not tidy (run make tidy)"; exit 1; }; \
+	done
 
 # The chaos harness (tests/chaos): every fault scenario under load against
 # the real binaries. `make test` runs the short version (TestChaosShort);
