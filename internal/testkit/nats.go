@@ -143,7 +143,9 @@ func (n *NATS) start() error {
 		srv.ConfigureLogger()
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	// JetStream recovers its store before clients are accepted: a large
+	// one (the full chaos run) takes a while.
+	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
 		return errors.New("testkit: nats-server not ready")
 	}

@@ -144,6 +144,9 @@ func NewRedis(ctx context.Context, dir string, opts ...RedisOption) (*Redis, err
 		if err = r.launch(ctx); err == nil {
 			return r, nil
 		}
+		if !errors.Is(err, errRedisExited) {
+			break
+		}
 	}
 	return nil, fmt.Errorf("testkit: redis-server did not start: %w", err)
 }
@@ -192,6 +195,10 @@ func (r *Redis) args(aclPath string) []string {
 	return append(args, r.cfg.args...)
 }
 
+// errRedisExited is launch's error when the server exited before it
+// answered (the port was taken, or still lingers after a kill).
+var errRedisExited = errors.New("redis-server exited")
+
 // launch starts the process and waits for PING; on failure the process is
 // killed.
 func (r *Redis) launch(ctx context.Context) error {
@@ -216,7 +223,7 @@ func (r *Redis) launch(ctx context.Context) error {
 	})
 	switch {
 	case exited:
-		err = fmt.Errorf("redis-server exited: %v\n%s", r.Proc.Err(), r.Proc.Output())
+		err = fmt.Errorf("%w: %v\n%s", errRedisExited, r.Proc.Err(), r.Proc.Output())
 	case err != nil:
 		err = fmt.Errorf("%w: %w\n%s", err, pingErr, r.Proc.Output())
 	}
@@ -227,12 +234,13 @@ func (r *Redis) launch(ctx context.Context) error {
 }
 
 // Start starts the server again after a kill, on the same port and data
-// directory (retrying while the port lingers), and waits for PING.
+// directory (retrying while the port lingers: the server exits at once),
+// and waits for PING.
 // Without persistence it comes back empty.
 func (r *Redis) Start(ctx context.Context) error {
 	var err error
 	for range 50 {
-		if err = r.launch(ctx); err == nil || ctx.Err() != nil {
+		if err = r.launch(ctx); err == nil || !errors.Is(err, errRedisExited) || ctx.Err() != nil {
 			return err
 		}
 		t := time.NewTimer(20 * time.Millisecond)
