@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
@@ -76,7 +77,7 @@ func (c *Cluster) SubjectCount(ctx context.Context, subject string) (uint64, err
 // of the stream (else: Redis not rebuilt).
 func (c *Cluster) Settle(ctx context.Context, s *Stats, bound time.Duration) {
 	start := time.Now()
-	err := poll(ctx, bound, "revocation consumer drained and checkpoint at the stream's end", func() bool {
+	err := testkit.Poll(ctx, bound, "revocation consumer drained and checkpoint at the stream's end", func() bool {
 		if !c.ConsumerIdle(ctx) {
 			return false
 		}

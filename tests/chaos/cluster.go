@@ -4,10 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
+	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -39,45 +39,59 @@ const (
 type Cluster struct {
 	dir, bin string
 
-	Redis     *Proc
+	Redis     *testkit.Redis
 	RedisAddr string
-	NATS      *Proc
+	NATS      *testkit.Proc
 	NATSAddr  string
 	AuthNATS  *Proxy // auth's path to NATS (HoldReplies for scenario 2)
 	ValRedis  *Proxy // the validators' path to Redis (BlackHole for scenario 5)
 
-	Auth           *Proc
+	Auth           *testkit.Proc
 	AuthURL        string
 	AuthMetricsURL string // the only listener serving auth's /metrics
-	Rev            []*Proc
+	Rev            []*testkit.Proc
 	RevURL         []string
 	RevMetricsURL  []string // the only listeners serving revocation's /metrics
-	Validators     []*Proc
+	Validators     []*testkit.Proc
 	ValURL         []string
 
 	RDB *redis.Client
 	NC  *nats.Conn
 	JS  jetstream.JetStream
+
+	logs []*os.File // the processes' log files, closed by Close
 }
 
-// build compiles the binaries into dir/bin.
+// build compiles the binaries into bin.
 func build(ctx context.Context, root, bin string) error {
-	for _, b := range []struct{ name, dir, pkg string }{
-		{"auth", ".", "./services/auth/cmd/auth"},
-		{"revocation", ".", "./services/revocation/cmd/revocation"},
-		{"validator", "examples/validator", "."},
-		{"natsd", "tests/chaos", "./cmd/natsd"},
-	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.name), b.pkg)
-		cmd.Dir = filepath.Join(root, b.dir)
-		if b.dir != "." {
-			cmd.Env = append(os.Environ(), "GOWORK=off") // until go.work lists the module
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %w\n%s", b.name, err, out)
-		}
+	return testkit.BuildBinaries(ctx, bin,
+		filepath.Join(root, "services", "auth", "cmd", "auth"),
+		filepath.Join(root, "services", "revocation", "cmd", "revocation"),
+		filepath.Join(root, "examples", "validator"),
+		filepath.Join(root, "tests", "chaos", "cmd", "natsd"))
+}
+
+// logFile opens (appends to) the log file of the process name in the run
+// directory.
+func (c *Cluster) logFile(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(c.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	c.logs = append(c.logs, f)
+	return f, nil
+}
+
+// newProc describes a child process whose output is appended to its log
+// file in the run directory.
+func (c *Cluster) newProc(name, path string, args, env []string) (*testkit.Proc, error) {
+	f, err := c.logFile(name)
+	if err != nil {
+		return nil, err
+	}
+	p := testkit.NewProc(name, path, args, env)
+	p.Out = f
+	return p, nil
 }
 
 // startCluster builds and starts everything in dir.
@@ -101,51 +115,36 @@ func startCluster(ctx context.Context, root, dir string, validators int) (*Clust
 }
 
 func (c *Cluster) startRedis(ctx context.Context) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	c.RedisAddr = addr
 	data := filepath.Join(c.dir, "redis")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
-	// No persistence: every restart comes back empty, the harshest case
-	// for the rebuild (see docs/RELIABILITY.md for production settings).
-	c.Redis = NewProc("redis", c.dir, "redis-server", []string{
-		"--bind", "127.0.0.1", "--port", portOf(addr), "--dir", data,
-		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction",
-		"--protected-mode", "no", "--maxclients", "2000",
-	}, nil)
-	if err := c.RestartRedis(ctx); err != nil {
+	log, err := c.logFile("redis")
+	if err != nil {
 		return err
 	}
-	c.ValRedis, err = StartProxy(addr)
+	// No persistence: every restart comes back empty, the harshest case
+	// for the rebuild (see docs/RELIABILITY.md for production settings).
+	c.Redis, err = testkit.NewRedis(ctx, data, testkit.RedisArgs("--maxclients", "2000"), testkit.RedisOutput(log))
+	if err != nil {
+		return err
+	}
+	c.RedisAddr = c.Redis.Addr
+	c.ValRedis, err = StartProxy(c.RedisAddr)
 	return err
 }
 
-// RestartRedis starts redis-server (empty) and waits for PING.
-func (c *Cluster) RestartRedis(ctx context.Context) error {
-	if err := c.Redis.Start(); err != nil {
-		return err
-	}
-	cl := redis.NewClient(&redis.Options{Addr: c.RedisAddr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer func() { _ = cl.Close() }()
-	return poll(ctx, 10*time.Second, "redis-server answers PING", func() bool {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		defer cancel()
-		return cl.Ping(pctx).Err() == nil
-	})
-}
-
 func (c *Cluster) startNATS(ctx context.Context) error {
-	addr, err := freeAddr()
+	addr, err := testkit.PickAddr()
 	if err != nil {
 		return err
 	}
 	c.NATSAddr = addr
 	store := filepath.Join(c.dir, "nats")
-	c.NATS = NewProc("natsd", c.dir, filepath.Join(c.bin, "natsd"), []string{"-port", portOf(addr), "-store", store}, nil)
+	c.NATS, err = c.newProc("natsd", filepath.Join(c.bin, "natsd"), []string{"-port", portOf(addr), "-store", store}, nil)
+	if err != nil {
+		return err
+	}
 	if err := c.RestartNATS(ctx); err != nil {
 		return err
 	}
@@ -159,7 +158,7 @@ func (c *Cluster) RestartNATS(ctx context.Context) error {
 	if err := c.NATS.Start(); err != nil {
 		return err
 	}
-	return poll(ctx, 30*time.Second, "natsd accepts connections", func() bool {
+	return testkit.Poll(ctx, 30*time.Second, "natsd accepts connections", func() bool {
 		nc, err := nats.Connect("nats://"+c.NATSAddr, nats.Timeout(500*time.Millisecond))
 		if err != nil {
 			return false
@@ -195,16 +194,19 @@ func (c *Cluster) revocationEnv(addr, metricsAddr string) []string {
 // StartExtraRevocation starts another revocation service (same durable)
 // and returns its index.
 func (c *Cluster) StartExtraRevocation(ctx context.Context) (int, error) {
-	addr, err := freeAddr()
+	addr, err := testkit.PickAddr()
 	if err != nil {
 		return 0, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := testkit.PickAddr()
 	if err != nil {
 		return 0, err
 	}
 	i := len(c.Rev)
-	p := NewProc("revocation-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "revocation"), nil, c.revocationEnv(addr, metricsAddr))
+	p, err := c.newProc("revocation-"+strconv.Itoa(i), filepath.Join(c.bin, "revocation"), nil, c.revocationEnv(addr, metricsAddr))
+	if err != nil {
+		return i, err
+	}
 	c.Rev = append(c.Rev, p)
 	c.RevURL = append(c.RevURL, "http://"+addr)
 	c.RevMetricsURL = append(c.RevMetricsURL, "http://"+metricsAddr)
@@ -220,11 +222,11 @@ func (c *Cluster) startRevocation(ctx context.Context) error {
 }
 
 func (c *Cluster) startAuth(ctx context.Context) error {
-	addr, err := freeAddr()
+	addr, err := testkit.PickAddr()
 	if err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := testkit.PickAddr()
 	if err != nil {
 		return err
 	}
@@ -241,7 +243,7 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 		return err
 	}
 	c.AuthURL, c.AuthMetricsURL = "http://"+addr, "http://"+metricsAddr
-	c.Auth = NewProc("auth", c.dir, filepath.Join(c.bin, "auth"), nil, []string{
+	c.Auth, err = c.newProc("auth", filepath.Join(c.bin, "auth"), nil, []string{
 		"NATS_URL=nats://" + c.AuthNATS.Addr, "REDIS_URL=redis://" + c.RedisAddr + "/0",
 		"LOG_FORMAT=text", "AUTH_HTTP_ADDR=" + addr, "AUTH_METRICS_ADDR=" + metricsAddr,
 		"AUTH_DB_PATH=" + filepath.Join(c.dir, "auth.db"), "AUTH_SIGNING_KEY_FILE=" + keyFile,
@@ -252,6 +254,9 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 		// only throttle the load (they are tested in services/auth).
 		"AUTH_LOGIN_RATE_IP=off", "AUTH_LOGIN_RATE_USER=off",
 	})
+	if err != nil {
+		return err
+	}
 	if err := c.Auth.Start(); err != nil {
 		return err
 	}
@@ -260,15 +265,18 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 
 // startValidator starts validator i with no clock skew.
 func (c *Cluster) startValidator(ctx context.Context, i int) error {
-	addr, err := freeAddr()
+	addr, err := testkit.PickAddr()
 	if err != nil {
 		return err
 	}
-	p := NewProc("validator-"+strconv.Itoa(i), c.dir, filepath.Join(c.bin, "validator"), nil, []string{
+	p, err := c.newProc("validator-"+strconv.Itoa(i), filepath.Join(c.bin, "validator"), nil, []string{
 		"VALIDATOR_HTTP_ADDR=" + addr, "REDIS_URL=redis://" + c.ValRedis.Addr + "/0",
 		"AUTH_JWKS_URL=" + c.AuthURL + "/.well-known/jwks.json",
 		"AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience, "LOG_LEVEL=warn",
 	})
+	if err != nil {
+		return err
+	}
 	c.Validators = append(c.Validators, p)
 	c.ValURL = append(c.ValURL, "http://"+addr)
 	if err := p.Start(); err != nil {
@@ -281,7 +289,7 @@ func (c *Cluster) startValidator(ctx context.Context, i int) error {
 // skew) and waits until it answers.
 func (c *Cluster) RestartValidator(ctx context.Context, i int, extra ...string) error {
 	p := c.Validators[i]
-	p.Stop()
+	_ = p.Stop() // killed after the deadline: what a restart needs either way
 	base := []string{}
 	for _, kv := range p.Env() {
 		if len(kv) < 21 || kv[:21] != "VALIDATOR_CLOCK_SKEW=" {
@@ -297,10 +305,7 @@ func (c *Cluster) RestartValidator(ctx context.Context, i int, extra ...string) 
 
 // WaitReady polls url until it answers 200.
 func (c *Cluster) WaitReady(ctx context.Context, url string, timeout time.Duration) error {
-	return poll(ctx, timeout, url+" answers 200", func() bool {
-		code, _, err := get(ctx, url)
-		return err == nil && code == http.StatusOK
-	})
+	return testkit.PollHTTP(ctx, timeout, url, http.StatusOK)
 }
 
 // Close stops every process and proxy.
@@ -325,9 +330,19 @@ func (c *Cluster) Close() {
 			p.Close()
 		}
 	}
-	for _, p := range []*Proc{c.NATS, c.Redis} {
-		if p != nil {
-			p.Kill()
-		}
+	if c.NATS != nil {
+		c.NATS.Kill()
 	}
+	if c.Redis != nil {
+		c.Redis.Proc.Kill()
+	}
+	for _, f := range c.logs {
+		_ = f.Close()
+	}
+}
+
+// portOf returns the port of a host:port address.
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
 // waitApplied waits until the checkpoint reaches seq.
 func (e *env) waitApplied(ctx context.Context, seq uint64) error {
-	return poll(ctx, 30*time.Second, fmt.Sprintf("checkpoint >= %d", seq), func() bool {
+	return testkit.Poll(ctx, 30*time.Second, fmt.Sprintf("checkpoint >= %d", seq), func() bool {
 		return e.c.Checkpoint(ctx) >= int64(seq)
 	})
 }
@@ -44,7 +45,7 @@ func slowConsumer(ctx context.Context, e *env) error {
 	}
 	resumed := time.Now()
 	peak := 0.0
-	err = poll(ctx, e.cfg.SettleMax, "backlog drained", func() bool {
+	err = testkit.Poll(ctx, e.cfg.SettleMax, "backlog drained", func() bool {
 		peak = max(peak, scrape(ctx, e.c.RevMetricsURL[0], "revocation_consumer_pending"))
 		return e.c.ConsumerIdle(ctx)
 	})
@@ -219,7 +220,7 @@ func poisonMessages(ctx context.Context, e *env) error {
 		return err
 	}
 	var after float64
-	err = poll(ctx, 10*time.Second, "every poison message counted", func() bool {
+	err = testkit.Poll(ctx, 10*time.Second, "every poison message counted", func() bool {
 		after = scrape(ctx, e.c.RevMetricsURL[0], "revocation_events_invalid_total")
 		return after-max(before, 0) >= float64(len(poisons))
 	})

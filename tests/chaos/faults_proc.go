@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
 )
 
@@ -86,7 +87,7 @@ func killAuthBeforePubAck(ctx context.Context, e *env) error {
 		e.c.AuthNATS.SetMode(HoldReplies)
 		done := make(chan call, 1)
 		go func() { done <- e.load.Logout(ctx, t, false, nil) }()
-		err := poll(ctx, 10*time.Second, "the logout's event stored", func() bool {
+		err := testkit.Poll(ctx, 10*time.Second, "the logout's event stored", func() bool {
 			n, err := e.c.SubjectCount(ctx, subject)
 			return err == nil && n >= 1
 		})

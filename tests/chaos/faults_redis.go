@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // window collects the hammer's calls during a fault.
@@ -62,13 +64,13 @@ func (e *env) observe() *window {
 // fail closed until the revocation service has rebuilt it from the stream.
 func redisRestartedEmpty(ctx context.Context, e *env) error {
 	w := e.observe()
-	e.c.Redis.Kill()
+	e.c.Redis.Proc.Kill()
 	pause(ctx, e.cfg.Hold)
-	if err := e.c.RestartRedis(ctx); err != nil {
+	if err := e.c.Redis.Start(ctx); err != nil {
 		return err
 	}
 	var lastMissing time.Time
-	err := poll(ctx, e.cfg.SettleMax, "checkpoint back after the rebuild", func() bool {
+	err := testkit.Poll(ctx, e.cfg.SettleMax, "checkpoint back after the rebuild", func() bool {
 		if e.c.Checkpoint(ctx) < 0 {
 			lastMissing = time.Now()
 			return false
@@ -93,8 +95,8 @@ func redisHung(ctx context.Context, e *env) error {
 		start, end func() error
 	}{
 		{"Redis was SIGSTOPped",
-			func() error { return e.c.Redis.Signal(syscall.SIGSTOP) },
-			func() error { return e.c.Redis.Signal(syscall.SIGCONT) }},
+			func() error { return e.c.Redis.Proc.Signal(syscall.SIGSTOP) },
+			func() error { return e.c.Redis.Proc.Signal(syscall.SIGCONT) }},
 		{"the validators' link to Redis was black-holed",
 			func() error { e.c.ValRedis.SetMode(BlackHole); return nil },
 			func() error { e.c.ValRedis.SetMode(Forward); return nil }},
@@ -162,7 +164,7 @@ func (e *env) recovered(ctx context.Context) error {
 		return ctx.Err()
 	}
 	for i := range e.c.ValURL {
-		if err := poll(ctx, 10*time.Second, fmt.Sprintf("validator-%d accepts a live token", i), func() bool {
+		if err := testkit.Poll(ctx, 10*time.Second, fmt.Sprintf("validator-%d accepts a live token", i), func() bool {
 			return e.load.Validate(ctx, i, t).Status == http.StatusOK
 		}); err != nil {
 			return err

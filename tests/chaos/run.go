@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // Config sizes a run.
@@ -129,7 +131,7 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 	start := time.Now()
 	e.load = &Load{c: e.c, o: e.o, VUs: e.cfg.VUs, Hammers: e.cfg.Hammers}
 	e.load.Start(ctx)
-	if err := poll(ctx, e.cfg.Warm+30*time.Second, "first revocations acknowledged", func() bool {
+	if err := testkit.Poll(ctx, e.cfg.Warm+30*time.Second, "first revocations acknowledged", func() bool {
 		return time.Since(start) >= e.cfg.Warm && s.Acked.Load() > 0
 	}); err != nil {
 		s.Violate("no revocation acknowledged before the fault: %v", err)

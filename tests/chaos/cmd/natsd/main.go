@@ -11,9 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 func main() {
@@ -29,30 +30,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "natsd: -store is required")
 		os.Exit(2)
 	}
-	opts := &server.Options{
-		ServerName: "chaos",
-		Host:       "127.0.0.1",
-		Port:       *port,
-		JetStream:  true,
-		StoreDir:   *store,
-		SyncAlways: true, // sync_interval: always: a PubAck means fsynced
-		NoSigs:     true,
-	}
-	srv, err := server.NewServer(opts)
+	// sync_interval: always: a PubAck means fsynced.
+	n, err := testkit.NewNATS(testkit.NATSName("chaos"), testkit.NATSPort(*port),
+		testkit.NATSStoreDir(*store), testkit.NATSLogging())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "natsd:", err)
-		os.Exit(1)
-	}
-	srv.ConfigureLogger()
-	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		fmt.Fprintln(os.Stderr, "natsd: not ready")
 		os.Exit(1)
 	}
 	fmt.Println("natsd ready")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
-	srv.Shutdown()
-	srv.WaitForShutdown()
+	n.Shutdown()
 }
