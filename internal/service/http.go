@@ -118,8 +118,10 @@ type readyBody struct {
 // timeout (1s when 0); 200 {"status":"ready","checks":{...}} when all
 // pass, else 503 with Retry-After, {"error":"not_ready","message":
 // "unavailable: NAMES","status":"unavailable","checks":{...}} and one
-// WARN line per failed check on log.
-func Ready(checks []Check, timeout time.Duration, log *slog.Logger) http.HandlerFunc {
+// WARN line per failed check on log. With detail, the message also gives
+// each failed check's error ("unavailable: ingest: redis: ..."): for a
+// listener only operators reach.
+func Ready(checks []Check, timeout time.Duration, log *slog.Logger, detail bool) http.HandlerFunc {
 	timeout = orDefault(timeout, time.Second)
 	return func(w http.ResponseWriter, r *http.Request) {
 		body := readyBody{Status: "ready", Checks: make(map[string]string, len(checks))}
@@ -132,7 +134,11 @@ func Ready(checks []Check, timeout time.Duration, log *slog.Logger) http.Handler
 				if log != nil {
 					log.WarnContext(r.Context(), "not ready", "check", c.Name, "err", err)
 				}
-				failed = append(failed, c.Name)
+				if detail {
+					failed = append(failed, c.Name+": "+err.Error())
+				} else {
+					failed = append(failed, c.Name)
+				}
 				body.Checks[c.Name] = "unavailable"
 				continue
 			}

@@ -113,7 +113,7 @@ func TestReady(t *testing.T) {
 	fail := func(context.Context) error { return errors.New("down") }
 	t.Run("OK", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		service.Ready([]service.Check{{Name: "nats", Fn: pass}, {Name: "redis", Fn: pass}}, 0, nil)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		service.Ready([]service.Check{{Name: "nats", Fn: pass}, {Name: "redis", Fn: pass}}, 0, nil, false)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 		var body map[string]any
 		_ = json.Unmarshal(rec.Body.Bytes(), &body)
 		if rec.Code != http.StatusOK || body["status"] != "ready" || body["checks"].(map[string]any)["nats"] != "ok" || body["error"] != nil {
@@ -122,12 +122,21 @@ func TestReady(t *testing.T) {
 	})
 	t.Run("ErrOneCheck", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		service.Ready([]service.Check{{Name: "nats", Fn: fail}, {Name: "redis", Fn: pass}}, 0, nil)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		service.Ready([]service.Check{{Name: "nats", Fn: fail}, {Name: "redis", Fn: pass}}, 0, nil, false)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 		var body map[string]any
 		_ = json.Unmarshal(rec.Body.Bytes(), &body)
 		checks, _ := body["checks"].(map[string]any)
 		if rec.Code != http.StatusServiceUnavailable || body["error"] != "not_ready" || body["message"] != "unavailable: nats" ||
 			body["status"] != "unavailable" || checks["nats"] != "unavailable" || checks["redis"] != "ok" || rec.Header().Get("Retry-After") != "1" {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	})
+	t.Run("ErrDetail", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		service.Ready([]service.Check{{Name: "ingest", Fn: fail}}, 0, nil, true)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		var body map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != http.StatusServiceUnavailable || body["message"] != "unavailable: ingest: down" {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	})

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/config"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/ingest"
@@ -75,7 +76,7 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	if err != nil {
 		return err
 	}
-	s, err := open(ctx, cfg, newLogger(cfg, stderr), o.now)
+	s, err := open(ctx, cfg, service.NewLogger(stderr, "revocation", cfg.LogLevel, cfg.LogFormat), o.now)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
 	go func() { serveErr <- fmt.Errorf("metrics: %w", s.metricsSrv.Serve(s.metricsLn)) }()
 	s.log.Info("revocation service started", "http_addr", s.ln.Addr().String(), "metrics_addr", s.metricsLn.Addr().String(),
-		"nats_url", redactURLs(cfg.NATSURL), "redis_url", redactURLs(cfg.RedisURL), "durable", cfg.Durable)
+		"nats_url", service.RedactURLs(cfg.NATSURL), "redis_url", service.RedactURLs(cfg.RedisURL), "durable", cfg.Durable)
 	if o.onMetricsListen != nil {
 		o.onMetricsListen(s.metricsLn.Addr().String())
 	}
@@ -114,8 +115,8 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	return runErr
 }
 
-// service holds what Run opened.
-type service struct {
+// svc holds what Run opened.
+type svc struct {
 	log        *slog.Logger
 	ln         net.Listener // REVOCATION_HTTP_ADDR: /healthz, /readyz
 	metricsLn  net.Listener // REVOCATION_METRICS_ADDR: /metrics
@@ -129,8 +130,8 @@ type service struct {
 
 // open listens, connects to NATS and Redis, and builds the ingester and
 // the HTTP servers; nothing runs yet.
-func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*service, error) {
-	s := &service{log: log}
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*svc, error) {
+	s := &svc{log: log}
 	var lc net.ListenConfig
 	var err error
 	if s.ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
@@ -144,7 +145,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 		_ = s.ln.Close()
 		_ = s.metricsLn.Close()
 	}
-	if s.nc, err = connectNATS(cfg, log); err != nil {
+	if s.nc, err = service.ConnectNATS(service.NATSConfig{URL: cfg.NATSURL, Name: clientName, InboxPrefix: cfg.InboxPrefix, Logger: log}); err != nil {
 		closeListeners()
 		return nil, err
 	}
@@ -162,30 +163,29 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
 	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	s.srv = newServer(newHandler(s.ready))
+	s.srv = newServer(newHandler([]service.Check{check("nats", s.natsReady), check("ingest", s.in.Ready)}))
 	s.srv.ErrorLog = errorLog
 	s.metricsSrv = newServer(newMetricsHandler(reg))
 	s.metricsSrv.ErrorLog = errorLog
 	return s, nil
 }
 
-// ready is the /readyz check.
-func (s *service) ready() error {
+// natsReady is the "nats" check of /readyz: false while shutting down.
+func (s *svc) natsReady() error {
 	if s.stopping.Load() {
 		return errors.New("shutting down")
 	}
-	if !s.nc.IsConnected() {
-		return fmt.Errorf("nats: %s", s.nc.Status())
-	}
-	return s.in.Ready()
+	return service.NATSReady(s.nc)
 }
 
 // shutdown runs after the ingester stopped: it lets pending acks and
 // announcements out, then closes Redis and both HTTP servers.
-func (s *service) shutdown(ctx context.Context) {
+func (s *svc) shutdown(ctx context.Context) {
 	s.stopping.Store(true)
 	s.log.Info("shutting down")
-	drainNATS(s.nc, s.log)
+	if err := service.DrainNATS(s.nc); err != nil {
+		s.log.Warn("nats drain", "err", err)
+	}
 	if err := s.rdb.Close(); err != nil {
 		s.log.Warn("closing redis", "err", err)
 	}

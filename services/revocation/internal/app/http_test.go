@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"net"
@@ -26,6 +27,13 @@ func TestReadiness(t *testing.T) {
 	}
 	if got := jsonBody(t, body); got["error"] != "not_ready" || got["message"] == "" {
 		t.Fatalf("/readyz body = %s", body)
+	}
+	var named struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal(body, &named); err != nil || named.Status != "unavailable" || named.Checks["ingest"] != "unavailable" || named.Checks["nats"] != "ok" {
+		t.Fatalf("/readyz named checks = %s (%v)", body, err)
 	}
 	if ct := hdr.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)

@@ -112,7 +112,7 @@ func TestParseInvalid(t *testing.T) {
 		{"ErrRedisURL", map[string]string{"REDIS_URL": "http://x"}, nil, "REDIS_URL"},
 		{"ErrDurableName", map[string]string{"REVOCATION_DURABLE": "a.b"}, nil, "REVOCATION_DURABLE"},
 		{"ErrStreamShorterThanTokens", map[string]string{"REVOCATION_STREAM_MAX_AGE": "1h"}, nil, "REVOCATION_STREAM_MAX_AGE"},
-		{"ErrInvalidFlagValueNamesVariable", nil, []string{"-leeway", "abc"}, "REVOCATION_LEEWAY (flag -leeway)"},
+		{"ErrInvalidFlagValueNamesVariable", nil, []string{"-leeway", "abc"}, `invalid REVOCATION_LEEWAY "abc" (from -leeway)`},
 		{"ErrUnknownFlag", nil, []string{"-nope"}, "nope"},
 		{"ErrPositionalArgument", nil, []string{"extra"}, "extra"},
 		{"ErrInboxPrefixWildcard", map[string]string{"NATS_INBOX_PREFIX": "_INBOX.>"}, nil, "NATS_INBOX_PREFIX"},
@@ -140,14 +140,14 @@ func TestParseHelpListsEverySetting(t *testing.T) {
 		t.Fatalf("Parse(--help) = %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{
-		"-nats-url", "NATS_URL", `"nats://127.0.0.1:4222"`,
+		"-nats-url", "NATS_URL", "nats://127.0.0.1:4222",
 		"-redis-url", "REDIS_URL", "-log-level", "LOG_LEVEL", "-log-format", "LOG_FORMAT",
-		"-http-addr", "REVOCATION_HTTP_ADDR", `":8081"`, "-durable", "REVOCATION_DURABLE",
-		"-metrics-addr", "REVOCATION_METRICS_ADDR", `"127.0.0.1:9081"`,
-		"-max-token-ttl", "REVOCATION_MAX_TOKEN_TTL", `"24h"`, "-leeway", "REVOCATION_LEEWAY",
-		"-batch-size", "REVOCATION_BATCH_SIZE", `"256"`, "-check-interval", "REVOCATION_CHECK_INTERVAL",
-		"-stream-max-age", "REVOCATION_STREAM_MAX_AGE", `"168h"`, "-ack-wait", "REVOCATION_ACK_WAIT",
-		"-ready-max-pending", "REVOCATION_READY_MAX_PENDING", `"1000"`,
+		"-http-addr", "REVOCATION_HTTP_ADDR", ":8081", "-durable", "REVOCATION_DURABLE",
+		"-metrics-addr", "REVOCATION_METRICS_ADDR", "127.0.0.1:9081",
+		"-max-token-ttl", "REVOCATION_MAX_TOKEN_TTL", "24h", "-leeway", "REVOCATION_LEEWAY",
+		"-batch-size", "REVOCATION_BATCH_SIZE", "256", "-check-interval", "REVOCATION_CHECK_INTERVAL",
+		"-stream-max-age", "REVOCATION_STREAM_MAX_AGE", "168h", "-ack-wait", "REVOCATION_ACK_WAIT",
+		"-ready-max-pending", "REVOCATION_READY_MAX_PENDING", "1000",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage does not mention %s:\n%s", want, out.String())
@@ -164,5 +164,14 @@ func TestFlagName(t *testing.T) {
 		if got := config.FlagName(env); got != want {
 			t.Errorf("FlagName(%s) = %s, want %s", env, got, want)
 		}
+	}
+}
+
+// TestParseBareBoolFlag: -manage-stream alone means true, as in every
+// service (before internal/service, revocation refused it).
+func TestParseBareBoolFlag(t *testing.T) {
+	got, err := config.Parse(env(map[string]string{"REVOCATION_MANAGE_STREAM": "false"}), []string{"-manage-stream"}, &bytes.Buffer{})
+	if err != nil || !got.ManageStream {
+		t.Fatalf("Parse(-manage-stream) = %+v, %v; want ManageStream", got, err)
 	}
 }
