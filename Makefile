@@ -84,7 +84,7 @@ FUZZTIME ?= 10s
 fuzz:
 	@set -e; for t in FuzzParse FuzzSignedPayload FuzzSignedHeader FuzzCheckJSON FuzzParsePayloadReference; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./pkg/jwtx; done
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/events
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/revocation
 	cd services/auth && $(GO) test -run '^$$' -fuzz '^FuzzDecodeCredentials$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 
 # Every performance figure beside its baseline (docs/PERFORMANCE.md): Go

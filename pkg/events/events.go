@@ -1,6 +1,8 @@
-// Package events defines the revocation events that travel on NATS
-// JetStream, their subjects and JSON encoding, and helpers to publish and
-// consume them.
+// Package events publishes and consumes the revocation events of package
+// revocation over NATS JetStream: the REVOCATIONS stream's configuration
+// (EnsureStream, CheckStream), a Publisher that waits for JetStream to
+// store each event, and durable consumers (Subscribe, SubscribeExisting)
+// that hand each valid event to a handler and drop invalid ones.
 //
 // Publishing a revocation and waiting for JetStream to store it:
 //
@@ -11,266 +13,97 @@
 //
 //	sub, err := events.Subscribe(ctx, js, events.SubscribeConfig{Durable: "billing"},
 //		func(ctx context.Context, ev events.Event, meta events.Meta) error { return nil })
+//
+// The events themselves, their subjects, encoding and expiry rules live
+// in package revocation, which needs no NATS; the names below are the
+// same types, constants and functions, kept here so that a caller needs
+// only this package.
 package events
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/google/uuid"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
-// Stream and subject names. They are public interface: other services
-// subscribe to them.
+// Stream and subject names (revocation.StreamName and the others).
 const (
 	// StreamName is the JetStream stream that stores every revocation.
-	StreamName = "REVOCATIONS"
+	StreamName = revocation.StreamName
 	// SubjectAll matches every revocation subject.
-	SubjectAll = "revocation.>"
+	SubjectAll = revocation.SubjectAll
 	// SubjectTokenPrefix is followed by the user id; carries TokenRevoked.
-	SubjectTokenPrefix = "revocation.token."
+	SubjectTokenPrefix = revocation.SubjectTokenPrefix
 	// SubjectUserPrefix is followed by the user id; carries UserTokensRevoked.
-	SubjectUserPrefix = "revocation.user."
-	// SubjectApplied is the core NATS subject (not stored in the stream) on
-	// which the revocation service announces the stream sequences it has
-	// written to Redis. See Applied.
-	SubjectApplied = "watermark.revocation"
+	SubjectUserPrefix = revocation.SubjectUserPrefix
+	// SubjectApplied is the core NATS subject of Applied announcements.
+	SubjectApplied = revocation.SubjectApplied
 )
 
 // Event types, the value of Event.Type.
 const (
-	TypeTokenRevoked      = "token.revoked"
-	TypeUserTokensRevoked = "user.tokens_revoked"
+	TypeTokenRevoked      = revocation.TypeTokenRevoked
+	TypeUserTokensRevoked = revocation.TypeUserTokensRevoked
 )
 
-// SchemaVersion is the version of the event body this package writes.
-// Decoders accept bodies without the field (treated as version 1) and refuse
-// newer versions they do not understand.
-const SchemaVersion = 1
-
-// MaxEventSize bounds an encoded event; larger payloads are refused by Decode.
-const MaxEventSize = 16 << 10
-
-// MaxVersion is the largest user token version an event may carry: 2^53,
-// the largest integer every consumer in any language holds exactly (a
-// JavaScript number, a float64, a Lua number in Redis scripts). Validate
-// refuses larger versions: a version near the top of int64 would leave no
-// room to raise it again, so one such event would disable
-// logout-all-devices for that user for good.
-const MaxVersion int64 = 1 << 53
-
-// maxTextLen bounds the free-text fields reason and actor.
-const maxTextLen = 256
+// Limits of the event body (see package revocation).
+const (
+	// SchemaVersion is the version of the event body Encode writes.
+	SchemaVersion = revocation.SchemaVersion
+	// MaxEventSize bounds an encoded event.
+	MaxEventSize = revocation.MaxEventSize
+	// MaxVersion is the largest user token version an event may carry: 2^53.
+	MaxVersion = revocation.MaxVersion
+)
 
 // Sentinel errors returned (wrapped) by Decode and Validate.
 var (
-	// ErrInvalidEvent means the payload can never be processed: malformed
-	// JSON, a missing or malformed field, an unknown type.
-	ErrInvalidEvent = errors.New("events: invalid event")
-	// ErrUnsupportedSchema means the body declares a schema version newer
-	// than this package understands.
-	ErrUnsupportedSchema = errors.New("events: unsupported schema version")
-	// ErrSubjectMismatch means the subject a message arrived on does not
-	// match its body (wrong prefix or another user's id).
-	ErrSubjectMismatch = errors.New("events: subject does not match event")
+	// ErrInvalidEvent means the payload can never be processed.
+	ErrInvalidEvent = revocation.ErrInvalidEvent
+	// ErrUnsupportedSchema means the body declares a newer schema version.
+	ErrUnsupportedSchema = revocation.ErrUnsupportedSchema
+	// ErrSubjectMismatch means the subject does not match the body.
+	ErrSubjectMismatch = revocation.ErrSubjectMismatch
 )
 
-// Event is the JSON body of every message on the revocation subjects.
-// Token events carry JTI and ExpiresAt; user events carry Version and, when
-// the publisher knows it, ExpiresAt: the instant by which every token issued
-// before the event has expired.
-type Event struct {
-	SchemaVersion int       `json:"schema_version"`
-	ID            string    `json:"id"`
-	Type          string    `json:"type"`
-	OccurredAt    time.Time `json:"occurred_at"`
-	UserID        string    `json:"user_id"`
-	JTI           string    `json:"jti,omitempty"`
-	ExpiresAt     time.Time `json:"expires_at,omitzero"`
-	Version       int64     `json:"version,omitempty"`
-	Reason        string    `json:"reason,omitempty"`
-	Actor         string    `json:"actor,omitempty"`
-}
-
-// TokenRevoked revokes one token, identified by its jti, until it expires.
-type TokenRevoked struct {
-	UserID    string
-	JTI       string
-	ExpiresAt time.Time
-	Reason    string
-	Actor     string
-}
-
-// Event returns the event to publish, with a new random id: publishing the
-// returned event again (a retry) is stored once within the duplicate
-// window, and no one can predict the id to store another event under it
-// first. (Ids derived from the jti let anyone who could publish pre-empt
-// the owner's logout with a short-lived event of the same id: the owner's
-// was then dropped as a duplicate.)
-func (t TokenRevoked) Event(now time.Time) Event {
-	return Event{
-		SchemaVersion: SchemaVersion,
-		ID:            uuid.NewString(),
-		Type:          TypeTokenRevoked,
-		OccurredAt:    now.UTC(),
-		UserID:        t.UserID,
-		JTI:           t.JTI,
-		ExpiresAt:     t.ExpiresAt.UTC(),
-		Reason:        t.Reason,
-		Actor:         t.Actor,
-	}
-}
-
-// UserTokensRevoked revokes every token of a user whose version is below
-// Version. ExpiresAt, when set, is when the last token issued before the
-// event expires; consumers keep the version at least until then.
-type UserTokensRevoked struct {
-	UserID    string
-	Version   int64
-	ExpiresAt time.Time
-	Reason    string
-	Actor     string
-}
-
-// Event returns the event to publish, with a new random id (see
-// TokenRevoked.Event).
-func (u UserTokensRevoked) Event(now time.Time) Event {
-	ev := Event{
-		SchemaVersion: SchemaVersion,
-		ID:            uuid.NewString(),
-		Type:          TypeUserTokensRevoked,
-		OccurredAt:    now.UTC(),
-		UserID:        u.UserID,
-		Version:       u.Version,
-		Reason:        u.Reason,
-		Actor:         u.Actor,
-	}
-	if !u.ExpiresAt.IsZero() {
-		ev.ExpiresAt = u.ExpiresAt.UTC()
-	}
-	return ev
-}
-
-// Subject returns the subject the event is published on.
-func (e Event) Subject() string {
-	if e.Type == TypeUserTokensRevoked {
-		return SubjectUserPrefix + e.UserID
-	}
-	return SubjectTokenPrefix + e.UserID
-}
-
-// Validate reports whether the event is well formed. User ids are checked to
-// be UUIDs, which also makes them safe subject tokens.
-func (e Event) Validate() error {
-	if e.SchemaVersion > SchemaVersion {
-		return fmt.Errorf("%w: %d (this build understands up to %d)", ErrUnsupportedSchema, e.SchemaVersion, SchemaVersion)
-	}
-	if e.SchemaVersion < 0 {
-		return fmt.Errorf("%w: negative schema_version", ErrInvalidEvent)
-	}
-	if !IsUUID(e.ID) {
-		return fmt.Errorf("%w: id must be a UUID", ErrInvalidEvent)
-	}
-	if !IsUUID(e.UserID) {
-		return fmt.Errorf("%w: user_id must be a UUID", ErrInvalidEvent)
-	}
-	if e.OccurredAt.IsZero() {
-		return fmt.Errorf("%w: occurred_at is required", ErrInvalidEvent)
-	}
-	if len(e.Reason) > maxTextLen || len(e.Actor) > maxTextLen {
-		return fmt.Errorf("%w: reason and actor are limited to %d bytes", ErrInvalidEvent, maxTextLen)
-	}
-	switch e.Type {
-	case TypeTokenRevoked:
-		if !IsUUID(e.JTI) {
-			return fmt.Errorf("%w: jti must be a UUID", ErrInvalidEvent)
-		}
-		if e.ExpiresAt.IsZero() {
-			return fmt.Errorf("%w: expires_at is required for %s", ErrInvalidEvent, e.Type)
-		}
-		if e.Version != 0 {
-			return fmt.Errorf("%w: version is not allowed on %s", ErrInvalidEvent, e.Type)
-		}
-	case TypeUserTokensRevoked:
-		if e.Version < 1 {
-			return fmt.Errorf("%w: version must be a positive integer", ErrInvalidEvent)
-		}
-		if e.Version > MaxVersion {
-			return fmt.Errorf("%w: version %d exceeds %d", ErrInvalidEvent, e.Version, MaxVersion)
-		}
-		if e.JTI != "" {
-			return fmt.Errorf("%w: jti is not allowed on %s", ErrInvalidEvent, e.Type)
-		}
-	default:
-		return fmt.Errorf("%w: unknown type %q", ErrInvalidEvent, e.Type)
-	}
-	return nil
-}
+type (
+	// Event is the JSON body of every message on the revocation subjects.
+	Event = revocation.Event
+	// TokenRevoked revokes one token, identified by its jti, until it expires.
+	TokenRevoked = revocation.TokenRevoked
+	// UserTokensRevoked revokes every token of a user whose version is
+	// below Version.
+	UserTokensRevoked = revocation.UserTokensRevoked
+	// Retention holds the settings that bound how long a revocation
+	// protects anything; Retention.Expiry is the expiry rule every view
+	// applies.
+	Retention = revocation.Retention
+	// Applied is the announcement the revocation service publishes on
+	// SubjectApplied after writing events to Redis.
+	Applied = revocation.Applied
+)
 
 // Encode validates the event and returns its JSON body.
-func Encode(e Event) ([]byte, error) {
-	if e.SchemaVersion == 0 {
-		e.SchemaVersion = SchemaVersion
-	}
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("events: encode: %w", err)
-	}
-	return b, nil
-}
+func Encode(e Event) ([]byte, error) { return revocation.Encode(e) }
 
-// Decode parses and validates a JSON event body. Unknown fields are ignored
-// so that newer producers can add optional fields. The body is read as
-// strictly as pkg/jwtx reads a token: exactly one JSON object of valid
-// UTF-8, no member given twice at any level, and no member whose name
-// differs from a field of Event only by case ("JTI", "Jti").
-func Decode(data []byte) (Event, error) {
-	var e Event
-	if len(data) > MaxEventSize {
-		return e, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(data), MaxEventSize)
-	}
-	if err := checkStrict(data); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
-	}
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
-	}
-	if err := e.Validate(); err != nil {
-		return Event{}, err
-	}
-	if e.SchemaVersion == 0 {
-		e.SchemaVersion = SchemaVersion
-	}
-	return e, nil
-}
+// Decode parses and validates a JSON event body, strictly.
+func Decode(data []byte) (Event, error) { return revocation.Decode(data) }
 
-// DecodeMsg decodes a message body and checks that it arrived on the subject
-// its content belongs to, so a message for one user cannot be smuggled in
-// under another user's subject.
+// DecodeMsg decodes a message body and checks that it arrived on the
+// subject its content belongs to.
 func DecodeMsg(subject string, data []byte) (Event, error) {
-	e, err := Decode(data)
-	if err != nil {
-		return Event{}, err
-	}
-	if subject != e.Subject() {
-		return Event{}, fmt.Errorf("%w: %q carries a %s for user %s", ErrSubjectMismatch, subject, e.Type, e.UserID)
-	}
-	return e, nil
+	return revocation.DecodeMsg(subject, data)
 }
 
-// IsUUID reports whether s is a UUID in its canonical form: 36 characters,
-// lower-case hex. Upper case is refused so that one user has one subject and
-// one Redis key, matching pkg/jwtx, which requires the same of sub and jti.
-func IsUUID(s string) bool {
-	if len(s) != 36 || strings.ToLower(s) != s {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
-}
+// IsUUID reports whether s is a UUID in its canonical, lower-case form.
+func IsUUID(s string) bool { return revocation.IsUUID(s) }
+
+// RangesOf folds sequences into sorted, inclusive runs.
+func RangesOf(seqs []uint64) [][2]uint64 { return revocation.RangesOf(seqs) }
+
+// EncodeApplied returns the JSON body of an announcement.
+func EncodeApplied(a Applied) ([]byte, error) { return revocation.EncodeApplied(a) }
+
+// DecodeApplied parses an announcement.
+func DecodeApplied(data []byte) (Applied, error) { return revocation.DecodeApplied(data) }
+
+// TermReason returns a short reason for TermWithReason.
+func TermReason(err error) string { return revocation.TermReason(err) }

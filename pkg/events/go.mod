@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
-	github.com/google/go-cmp v0.7.0
+	github.com/eventjwt/eventjwt/pkg/revocation v0.2.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0
@@ -28,3 +28,5 @@ require (
 )
 
 replace github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
+
+replace github.com/eventjwt/eventjwt/pkg/revocation => ../revocation

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Meta describes where a consumed event sits in the stream.
@@ -111,33 +113,22 @@ func handleMsg(ctx context.Context, msg jetstream.Msg, h HandlerFunc, retry time
 		logger.Warn("events: message without metadata", "subject", msg.Subject(), "err", err)
 		return
 	}
-	ev, err := DecodeMsg(msg.Subject(), msg.Data())
-	if err != nil {
-		logger.Warn("events: dropping invalid event", "subject", msg.Subject(), "seq", md.Sequence.Stream, "err", err)
+	evs, invalid := revocation.DecodeBatch([]revocation.Message{{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream}})
+	for _, inv := range invalid {
+		logger.Warn("events: dropping invalid event", "subject", inv.Subject, "seq", inv.Seq, "err", inv.Err)
 		if onInvalid != nil {
-			onInvalid(msg.Subject(), err)
+			onInvalid(inv.Subject, inv.Err)
 		}
-		_ = msg.TermWithReason(TermReason(err))
-		return
+		_ = msg.TermWithReason(inv.Reason())
 	}
-	meta := Meta{Subject: msg.Subject(), Sequence: md.Sequence.Stream, NumDelivered: md.NumDelivered, Timestamp: md.Timestamp}
-	if err := h(ctx, ev, meta); err != nil {
-		logger.Warn("events: handler failed; will retry", "subject", msg.Subject(), "seq", meta.Sequence, "err", err)
-		_ = msg.NakWithDelay(retry)
-		return
-	}
-	_ = msg.Ack()
-}
-
-// TermReason returns a short reason for TermWithReason.
-func TermReason(err error) string {
-	switch {
-	case errors.Is(err, ErrUnsupportedSchema):
-		return "unsupported schema version"
-	case errors.Is(err, ErrSubjectMismatch):
-		return "subject does not match event"
-	default:
-		return "invalid event"
+	for _, d := range evs {
+		meta := Meta{Subject: d.Subject, Sequence: d.Seq, NumDelivered: md.NumDelivered, Timestamp: md.Timestamp}
+		if err := h(ctx, d.Event, meta); err != nil {
+			logger.Warn("events: handler failed; will retry", "subject", meta.Subject, "seq", meta.Sequence, "err", err)
+			_ = msg.NakWithDelay(retry)
+			return
+		}
+		_ = msg.Ack()
 	}
 }
 

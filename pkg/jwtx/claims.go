@@ -3,7 +3,7 @@ package jwtx
 import (
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Claims are the validated claims of an access token.
@@ -24,13 +24,7 @@ type Claims struct {
 func (c *Claims) Legacy() bool { return c.ID == "" }
 
 // IsUUID reports whether s is a UUID in canonical form: 36 characters,
-// hyphenated, lower-case hex. Subjects and token ids must have this form so
-// that the Redis keys built from them are the ones the revocation service
-// writes.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
-}
+// hyphenated, lower-case hex (revocation.IsUUID). Subjects and token ids
+// must have this form so that the Redis keys built from them are the ones
+// the revocation service writes.
+func IsUUID(s string) bool { return revocation.IsUUID(s) }

@@ -4,28 +4,31 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Redis keys written by the revocation service and read by validators.
-// They are public interface (see DESIGN.md, "Redis keys").
+// They are public interface (docs/CONTRACT.md, "Redis keys"), defined once
+// in package revocation; these are the same constants.
 const (
 	// KeyPrefixTokenBlacklist is followed by a jti; the key exists while the
 	// token is revoked (it expires with the token).
-	KeyPrefixTokenBlacklist = "token_blacklist:"
+	KeyPrefixTokenBlacklist = revocation.KeyPrefixTokenBlacklist
 	// KeyPrefixUserTokenVersion is followed by a user id; the integer value
 	// is the user's token version: tokens with a lower ver are revoked.
-	KeyPrefixUserTokenVersion = "user_token_version:"
+	KeyPrefixUserTokenVersion = revocation.KeyPrefixUserTokenVersion
 	// KeyCheckpoint holds the last stream sequence applied to Redis. When it
 	// is missing, Redis lost its data and is being rebuilt: validators fail
 	// closed.
-	KeyCheckpoint = "revocation:checkpoint"
+	KeyCheckpoint = revocation.KeyCheckpoint
 )
 
 // BlacklistKey returns the Redis key that marks the token jti as revoked.
-func BlacklistKey(jti string) string { return KeyPrefixTokenBlacklist + jti }
+func BlacklistKey(jti string) string { return revocation.BlacklistKey(jti) }
 
 // UserVersionKey returns the Redis key holding the token version of userID.
-func UserVersionKey(userID string) string { return KeyPrefixUserTokenVersion + userID }
+func UserVersionKey(userID string) string { return revocation.UserVersionKey(userID) }
 
 // RevocationState is what a RevocationStore knows about one token.
 type RevocationState struct {

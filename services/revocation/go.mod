@@ -7,6 +7,7 @@ require (
 	github.com/eventjwt/eventjwt/internal/service v0.0.0
 	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
+	github.com/eventjwt/eventjwt/pkg/revocation v0.2.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -41,4 +42,5 @@ replace (
 	github.com/eventjwt/eventjwt/internal/service => ../../internal/service
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
+	github.com/eventjwt/eventjwt/pkg/revocation => ../../pkg/revocation
 )

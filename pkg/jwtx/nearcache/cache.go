@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Defaults of Config.
@@ -45,7 +45,7 @@ var (
 type Config struct {
 	// JetStream is where the stream is read; required.
 	JetStream jetstream.JetStream
-	// Stream is the stream name; default events.StreamName.
+	// Stream is the stream name; default revocation.StreamName.
 	Stream string
 
 	// MaxStaleness bounds staleness: the Cache answers from memory only if
@@ -67,7 +67,7 @@ type Config struct {
 	// MaxTokenTTL must equal the revocation service's
 	// REVOCATION_MAX_TOKEN_TTL; default DefaultMaxTokenTTL. A user version
 	// expires MaxTokenTTL + Leeway after the event occurred, and no entry
-	// lives longer than that (events.Retention).
+	// lives longer than that (revocation.Retention).
 	MaxTokenTTL time.Duration
 	// SweepInterval is how often expired entries are removed; default
 	// DefaultSweepInterval.
@@ -138,7 +138,7 @@ func New(cfg Config) (*Cache, error) {
 		return nil, errors.New("nearcache: Config.JetStream is required")
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = events.StreamName
+		cfg.Stream = revocation.StreamName
 	}
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = DefaultMaxStaleness

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // uuidKey is a UUID in binary form: 16 bytes, no pointer, so the maps
@@ -38,10 +38,10 @@ func newState(n uint64) *state {
 	}
 }
 
-// rules are the expiry rules of the revocation service (events.Retention,
+// rules are the expiry rules of the revocation service (revocation.Retention,
 // which services/revocation/internal/store applies too), so that a
 // near-cache and Redis give the same answers.
-type rules = events.Retention
+type rules = revocation.Retention
 
 // ceilSeconds converts Unix milliseconds to Unix seconds, rounded up, so
 // that an entry never expires before the Redis key would; saturated to the
@@ -59,14 +59,14 @@ func ceilSeconds(ms int64) uint32 {
 // function:
 //   - an event whose expiry has passed is skipped;
 //   - an expiry is only ever extended: an entry keeps the later of its own
-//     expiry and the event's (events.Retention.Expiry), for tokens and
+//     expiry and the event's (revocation.Retention.Expiry), for tokens and
 //     users alike;
 //   - a user version is only ever raised; a lower one changes nothing but
 //     the expiry.
 //
 // An entry whose expiry has passed counts as absent, as the expired Redis
 // key would, even before the sweep removes it.
-func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
+func (s *state) apply(r rules, ev revocation.Event, nowMS int64) bool {
 	at, _ := r.Expiry(ev, time.UnixMilli(nowMS))
 	expMS := at.UnixMilli()
 	if expMS <= nowMS {
@@ -77,7 +77,7 @@ func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch ev.Type {
-	case events.TypeTokenRevoked:
+	case revocation.TypeTokenRevoked:
 		k, ok := parseUUID(ev.JTI)
 		if !ok {
 			return false
@@ -87,7 +87,7 @@ func (s *state) apply(r rules, ev events.Event, nowMS int64) bool {
 		}
 		s.tokens[k] = exp
 		return true
-	case events.TypeUserTokensRevoked:
+	case revocation.TypeUserTokensRevoked:
 		k, ok := parseUUID(ev.UserID)
 		if !ok {
 			return false
@@ -174,7 +174,7 @@ func (s *state) counts() (tokens, users int) {
 	return len(s.tokens), len(s.users)
 }
 
-// parseUUID parses a canonical lower-case UUID (as events.IsUUID and
+// parseUUID parses a canonical lower-case UUID (as revocation.IsUUID and
 // jwtx.IsUUID require) without allocating.
 func parseUUID(s string) (u uuidKey, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {

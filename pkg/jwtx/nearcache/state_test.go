@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
-	"github.com/eventjwt/eventjwt/pkg/events/eventstest"
+	"github.com/eventjwt/eventjwt/pkg/revocation/revocationtest"
 )
 
 // The revocation service's defaults, as in services/revocation's store
@@ -41,7 +41,6 @@ func key(t *testing.T, s string) uuidKey {
 	return k
 }
 
-
 func TestParseUUID(t *testing.T) {
 	id := uuid.New()
 	got, ok := parseUUID(id.String())
@@ -65,11 +64,11 @@ func TestParseUUID(t *testing.T) {
 }
 
 // TestRulesMatchRevocationService runs the cases the revocation service's
-// store runs against Redis (eventstest.MergeCases, TestApplyMergeRules)
+// store runs against Redis (revocationtest.MergeCases, TestApplyMergeRules)
 // against the in-memory state, so the two views keep one set of rules.
 func TestRulesMatchRevocationService(t *testing.T) {
 	nowMS := now.UnixMilli()
-	for _, c := range eventstest.MergeCases(now, testRules) {
+	for _, c := range revocationtest.MergeCases(now, testRules) {
 		t.Run(c.Name, func(t *testing.T) {
 			s := newState(0)
 			for _, ev := range c.Events {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Reasons for a full replay.
@@ -80,7 +80,7 @@ func (c *Cache) syncOnce(ctx context.Context) (caughtUp bool, err error) {
 		f.catchUp(info.State.LastSeq)
 	}
 	oc, err := c.js.OrderedConsumer(ctx, c.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{events.SubjectAll},
+		FilterSubjects:    []string{revocation.SubjectAll},
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		InactiveThreshold: time.Minute,
 	})
@@ -193,13 +193,15 @@ func (f *follower) step(seq, pending uint64, subject string, data []byte) error 
 // apply decodes and applies one event; an invalid one is dropped, logged
 // and counted.
 func (f *follower) apply(seq uint64, subject string, data []byte) {
-	ev, err := events.DecodeMsg(subject, data)
-	if err != nil {
+	evs, invalid := revocation.DecodeBatch([]revocation.Message{{Subject: subject, Data: data, Seq: seq}})
+	for _, inv := range invalid {
 		f.c.metrics.invalid.Inc()
-		f.c.log.Warn("nearcache: dropping invalid event", "subject", subject, "seq", seq, "err", err)
-		return
+		f.c.log.Warn("nearcache: dropping invalid event", "subject", inv.Subject, "seq", inv.Seq, "err", inv.Err)
 	}
-	f.st.apply(f.c.rules, ev, f.c.now().UnixMilli())
+	nowMS := f.c.now().UnixMilli()
+	for _, d := range evs {
+		f.st.apply(f.c.rules, d.Event, nowMS)
+	}
 }
 
 // catchUp installs the replayed state: it holds everything the stream

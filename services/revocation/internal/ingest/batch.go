@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/internal/redisfn"
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/backoff"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,11 +43,15 @@ func (b batch) seqs() []uint64 {
 	return seqs
 }
 
-// decode turns messages into a batch. Messages that can never be processed
-// are left out; from the durable consumer (terminate true) they are also
+// decode turns messages into a batch, decoding them with
+// revocation.DecodeBatch. Messages that can never be processed are left
+// out; from the durable consumer (terminate true) they are also
 // terminated, logged and counted, so that they are never redelivered.
 func (in *Ingester) decode(msgs []jetstream.Msg, terminate bool) batch {
 	var b batch
+	held := make([]jetstream.Msg, 0, len(msgs))
+	stored := make([]time.Time, 0, len(msgs))
+	raw := make([]revocation.Message, 0, len(msgs))
 	for _, msg := range msgs {
 		md, err := msg.Metadata()
 		if err != nil {
@@ -54,19 +59,24 @@ func (in *Ingester) decode(msgs []jetstream.Msg, terminate bool) batch {
 			continue
 		}
 		b.maxSeq = max(b.maxSeq, md.Sequence.Stream)
-		ev, err := events.DecodeMsg(msg.Subject(), msg.Data())
-		if err == nil {
-			b.items = append(b.items, item{msg: msg, seq: md.Sequence.Stream, stored: md.Timestamp, ev: ev})
-			continue
-		}
+		held = append(held, msg)
+		stored = append(stored, md.Timestamp)
+		raw = append(raw, revocation.Message{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream})
+	}
+	evs, invalid := revocation.DecodeBatch(raw)
+	b.items = make([]item, 0, len(evs))
+	for _, d := range evs {
+		b.items = append(b.items, item{msg: held[d.Index], seq: d.Seq, stored: stored[d.Index], ev: d.Event})
+	}
+	for _, inv := range invalid {
 		if !terminate {
-			in.log.Debug("skipping invalid event in replay", "subject", msg.Subject(), "seq", md.Sequence.Stream, "err", err)
+			in.log.Debug("skipping invalid event in replay", "subject", inv.Subject, "seq", inv.Seq, "err", inv.Err)
 			continue
 		}
-		in.m.invalid.WithLabelValues(invalidReason(err)).Inc()
-		in.log.Warn("dropping invalid event", "subject", msg.Subject(), "seq", md.Sequence.Stream, "size", len(msg.Data()), "err", err)
-		if err := msg.TermWithReason(events.TermReason(err)); err != nil {
-			in.log.Warn("terminating invalid event", "seq", md.Sequence.Stream, "err", err)
+		in.m.invalid.WithLabelValues(invalidReason(inv.Err)).Inc()
+		in.log.Warn("dropping invalid event", "subject", inv.Subject, "seq", inv.Seq, "size", len(raw[inv.Index].Data), "err", inv.Err)
+		if err := held[inv.Index].TermWithReason(inv.Reason()); err != nil {
+			in.log.Warn("terminating invalid event", "seq", inv.Seq, "err", err)
 		}
 	}
 	return b
@@ -74,9 +84,9 @@ func (in *Ingester) decode(msgs []jetstream.Msg, terminate bool) batch {
 
 func invalidReason(err error) string {
 	switch {
-	case errors.Is(err, events.ErrUnsupportedSchema):
+	case errors.Is(err, revocation.ErrUnsupportedSchema):
 		return reasonUnsupportedSchema
-	case errors.Is(err, events.ErrSubjectMismatch):
+	case errors.Is(err, revocation.ErrSubjectMismatch):
 		return reasonSubjectMismatch
 	default:
 		return reasonInvalid

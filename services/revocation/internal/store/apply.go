@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // Mode selects how Apply treats the checkpoint.
@@ -63,8 +64,8 @@ type Result struct {
 
 // BlacklistValue is the value of every token_blacklist key: a small
 // marker, since validators only ask whether the key exists and the event
-// itself stays in the stream.
-const BlacklistValue = "1"
+// itself stays in the stream (revocation.BlacklistValue).
+const BlacklistValue = revocation.BlacklistValue
 
 // write is one key to set.
 type write struct {

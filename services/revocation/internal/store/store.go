@@ -15,24 +15,23 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis key names. The first three are public interface read by pkg/jwtx
-// validators: they MUST equal the keys in shared/DESIGN.md ("Redis keys")
-// and jwtx.KeyPrefixTokenBlacklist, jwtx.KeyPrefixUserTokenVersion and
-// jwtx.KeyCheckpoint. They are repeated here so that this service does not
-// depend on pkg/jwtx.
+// validators, defined once in package revocation; these are the same
+// constants.
 const (
 	// KeyPrefixTokenBlacklist is followed by a token's jti; the value is
 	// BlacklistValue, expiring at the token's exp plus leeway.
-	KeyPrefixTokenBlacklist = "token_blacklist:"
+	KeyPrefixTokenBlacklist = revocation.KeyPrefixTokenBlacklist
 	// KeyPrefixUserTokenVersion is followed by a user id; the value is the
 	// lowest token version still valid for that user.
-	KeyPrefixUserTokenVersion = "user_token_version:"
+	KeyPrefixUserTokenVersion = revocation.KeyPrefixUserTokenVersion
 	// KeyCheckpoint holds the last applied stream sequence. Validators fail
 	// closed while it is missing.
-	KeyCheckpoint = "revocation:checkpoint"
+	KeyCheckpoint = revocation.KeyCheckpoint
 	// KeyRebuildMarker is internal to this service: the set of ids of the
 	// rebuilds in progress. A flush removes it, which tells a running
 	// rebuild that what it wrote so far is gone.

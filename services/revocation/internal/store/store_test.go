@@ -10,7 +10,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
-	"github.com/eventjwt/eventjwt/pkg/events/eventstest"
+	"github.com/eventjwt/eventjwt/pkg/revocation/revocationtest"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -335,7 +335,7 @@ func TestApplyNonCanonicalStoredValues(t *testing.T) {
 }
 
 // TestApplyMergeRules runs the cases every view of the stream shares
-// (eventstest.MergeCases; the near-cache runs them too): expiries are only
+// (revocationtest.MergeCases; the near-cache runs them too): expiries are only
 // ever extended, versions only raised, nothing outlives the longest token
 // lifetime.
 func TestApplyMergeRules(t *testing.T) {
@@ -345,7 +345,7 @@ func TestApplyMergeRules(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: func() time.Time { return now }})
-	for _, c := range eventstest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
+	for _, c := range revocationtest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
 		t.Run(c.Name, func(t *testing.T) {
 			if err := rdb.FlushDB(ctx).Err(); err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package events
+package revocation
 
 import (
 	"encoding/json"

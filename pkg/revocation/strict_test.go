@@ -1,4 +1,4 @@
-package events_test
+package revocation_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // otherUUID is a second canonical UUID, for a member given twice with two
@@ -15,9 +15,9 @@ import (
 const otherUUID = "3f2b8c1d-4e5a-4b6c-8d7e-9f0a1b2c3d4e"
 
 // encoded returns the body Encode writes for ev.
-func encoded(t *testing.T, ev events.Event) string {
+func encoded(t *testing.T, ev revocation.Event) string {
 	t.Helper()
-	b, err := events.Encode(ev)
+	b, err := revocation.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +35,8 @@ func prepend(body, members string) string {
 // (red-team finding 7). encoding/json alone keeps the last of duplicate
 // members, binds "JTI" to jti and turns invalid UTF-8 into U+FFFD.
 func TestDecodeStrict(t *testing.T) {
-	tok := encoded(t, events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now))
-	usr := encoded(t, events.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now))
+	tok := encoded(t, revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now))
+	usr := encoded(t, revocation.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now))
 	nested := func(depth int) string { // depth counts the top-level object
 		return prepend(usr, `"x":`+strings.Repeat("[", depth-1)+strings.Repeat("]", depth-1))
 	}
@@ -70,11 +70,11 @@ func TestDecodeStrict(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run("Refuses/"+tc.name, func(t *testing.T) {
-			ev, err := events.Decode([]byte(tc.body))
-			if !errors.Is(err, events.ErrInvalidEvent) {
+			ev, err := revocation.Decode([]byte(tc.body))
+			if !errors.Is(err, revocation.ErrInvalidEvent) {
 				t.Fatalf("Decode(%q) = %+v, %v; want ErrInvalidEvent", tc.body, ev, err)
 			}
-			if _, err := events.DecodeMsg(events.SubjectTokenPrefix+user, []byte(tc.body)); !errors.Is(err, events.ErrInvalidEvent) {
+			if _, err := revocation.DecodeMsg(revocation.SubjectTokenPrefix+user, []byte(tc.body)); !errors.Is(err, revocation.ErrInvalidEvent) {
 				t.Fatalf("DecodeMsg(%q) = %v; want ErrInvalidEvent", tc.body, err)
 			}
 		})
@@ -96,7 +96,7 @@ func TestDecodeStrict(t *testing.T) {
 	}
 	for _, tc := range accepted {
 		t.Run("Accepts/"+tc.name, func(t *testing.T) {
-			if _, err := events.Decode([]byte(tc.body)); err != nil {
+			if _, err := revocation.Decode([]byte(tc.body)); err != nil {
 				t.Fatalf("Decode(%q) = %v", tc.body, err)
 			}
 		})

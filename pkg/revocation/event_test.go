@@ -1,4 +1,4 @@
-package events_test
+package revocation_test
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 var (
@@ -20,8 +20,8 @@ var (
 )
 
 func TestTokenRevokedRoundTrip(t *testing.T) {
-	ev := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
-	body, err := events.Encode(ev)
+	ev := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
+	body, err := revocation.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestTokenRevokedRoundTrip(t *testing.T) {
 	if _, ok := fields["version"]; ok {
 		t.Errorf("token event carries version: %s", body)
 	}
-	got, err := events.DecodeMsg(events.SubjectTokenPrefix+user, body)
+	got, err := revocation.DecodeMsg(revocation.SubjectTokenPrefix+user, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,15 +50,15 @@ func TestTokenRevokedRoundTrip(t *testing.T) {
 }
 
 func TestUserTokensRevokedRoundTrip(t *testing.T) {
-	ev := events.UserTokensRevoked{UserID: user, Version: 3}.Event(now)
-	body, err := events.Encode(ev)
+	ev := revocation.UserTokensRevoked{UserID: user, Version: 3}.Event(now)
+	body, err := revocation.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(body), "expires_at") || strings.Contains(string(body), `"jti"`) {
 		t.Fatalf("user event without expiry carries expires_at or jti: %s", body)
 	}
-	got, err := events.DecodeMsg("revocation.user."+user, body)
+	got, err := revocation.DecodeMsg("revocation.user."+user, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +71,13 @@ func TestUserTokensRevokedRoundTrip(t *testing.T) {
 // never share an id, so an event published first cannot make JetStream
 // drop the owner's as a duplicate.
 func TestEventIDsAreUnpredictable(t *testing.T) {
-	a := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now)
-	b := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now)
-	u1 := events.UserTokensRevoked{UserID: user, Version: 1}.Event(now)
-	u1b := events.UserTokensRevoked{UserID: user, Version: 1}.Event(now)
+	a := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now)
+	b := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now)
+	u1 := revocation.UserTokensRevoked{UserID: user, Version: 1}.Event(now)
+	u1b := revocation.UserTokensRevoked{UserID: user, Version: 1}.Event(now)
 	seen := map[string]bool{}
-	for _, ev := range []events.Event{a, b, u1, u1b} {
-		if seen[ev.ID] || !events.IsUUID(ev.ID) {
+	for _, ev := range []revocation.Event{a, b, u1, u1b} {
+		if seen[ev.ID] || !revocation.IsUUID(ev.ID) {
 			t.Fatalf("id %q repeated or not a UUID", ev.ID)
 		}
 		seen[ev.ID] = true
@@ -98,34 +98,34 @@ func TestDecodeRejects(t *testing.T) {
 		raw    string
 		target error
 	}{
-		{name: "NotJSON", raw: "not json", target: events.ErrInvalidEvent},
-		{name: "Array", raw: "[1,2]", target: events.ErrInvalidEvent},
-		{name: "Null", raw: "null", target: events.ErrInvalidEvent},
-		{name: "Empty", raw: "{}", target: events.ErrInvalidEvent},
-		{name: "TooLarge", raw: `{"reason":"` + strings.Repeat("a", events.MaxEventSize) + `"}`, target: events.ErrInvalidEvent},
-		{name: "SchemaFromTheFuture", edit: func(m map[string]any) { m["schema_version"] = 2 }, target: events.ErrUnsupportedSchema},
-		{name: "NegativeSchema", edit: func(m map[string]any) { m["schema_version"] = -1 }, target: events.ErrInvalidEvent},
-		{name: "IDNotUUID", edit: func(m map[string]any) { m["id"] = "x" }, target: events.ErrInvalidEvent},
-		{name: "UnknownType", edit: func(m map[string]any) { m["type"] = "token.unrevoked" }, target: events.ErrInvalidEvent},
-		{name: "UserNotUUID", edit: func(m map[string]any) { m["user_id"] = "alice.>" }, target: events.ErrInvalidEvent},
-		{name: "UserUpperCase", edit: func(m map[string]any) { m["user_id"] = strings.ToUpper(user) }, target: events.ErrInvalidEvent},
-		{name: "JTINotUUID", edit: func(m map[string]any) { m["jti"] = "abc" }, target: events.ErrInvalidEvent},
-		{name: "NoExpiry", edit: func(m map[string]any) { delete(m, "expires_at") }, target: events.ErrInvalidEvent},
-		{name: "BadTime", edit: func(m map[string]any) { m["expires_at"] = "tomorrow" }, target: events.ErrInvalidEvent},
-		{name: "NoOccurredAt", edit: func(m map[string]any) { delete(m, "occurred_at") }, target: events.ErrInvalidEvent},
-		{name: "VersionOnTokenEvent", edit: func(m map[string]any) { m["version"] = 2 }, target: events.ErrInvalidEvent},
-		{name: "UserEventWithoutVersion", edit: func(m map[string]any) { m["type"] = "user.tokens_revoked"; delete(m, "jti") }, target: events.ErrInvalidEvent},
+		{name: "NotJSON", raw: "not json", target: revocation.ErrInvalidEvent},
+		{name: "Array", raw: "[1,2]", target: revocation.ErrInvalidEvent},
+		{name: "Null", raw: "null", target: revocation.ErrInvalidEvent},
+		{name: "Empty", raw: "{}", target: revocation.ErrInvalidEvent},
+		{name: "TooLarge", raw: `{"reason":"` + strings.Repeat("a", revocation.MaxEventSize) + `"}`, target: revocation.ErrInvalidEvent},
+		{name: "SchemaFromTheFuture", edit: func(m map[string]any) { m["schema_version"] = 2 }, target: revocation.ErrUnsupportedSchema},
+		{name: "NegativeSchema", edit: func(m map[string]any) { m["schema_version"] = -1 }, target: revocation.ErrInvalidEvent},
+		{name: "IDNotUUID", edit: func(m map[string]any) { m["id"] = "x" }, target: revocation.ErrInvalidEvent},
+		{name: "UnknownType", edit: func(m map[string]any) { m["type"] = "token.unrevoked" }, target: revocation.ErrInvalidEvent},
+		{name: "UserNotUUID", edit: func(m map[string]any) { m["user_id"] = "alice.>" }, target: revocation.ErrInvalidEvent},
+		{name: "UserUpperCase", edit: func(m map[string]any) { m["user_id"] = strings.ToUpper(user) }, target: revocation.ErrInvalidEvent},
+		{name: "JTINotUUID", edit: func(m map[string]any) { m["jti"] = "abc" }, target: revocation.ErrInvalidEvent},
+		{name: "NoExpiry", edit: func(m map[string]any) { delete(m, "expires_at") }, target: revocation.ErrInvalidEvent},
+		{name: "BadTime", edit: func(m map[string]any) { m["expires_at"] = "tomorrow" }, target: revocation.ErrInvalidEvent},
+		{name: "NoOccurredAt", edit: func(m map[string]any) { delete(m, "occurred_at") }, target: revocation.ErrInvalidEvent},
+		{name: "VersionOnTokenEvent", edit: func(m map[string]any) { m["version"] = 2 }, target: revocation.ErrInvalidEvent},
+		{name: "UserEventWithoutVersion", edit: func(m map[string]any) { m["type"] = "user.tokens_revoked"; delete(m, "jti") }, target: revocation.ErrInvalidEvent},
 		{name: "UserEventNegativeVersion", edit: func(m map[string]any) {
 			m["type"] = "user.tokens_revoked"
 			delete(m, "jti")
 			m["version"] = -4
-		}, target: events.ErrInvalidEvent},
+		}, target: revocation.ErrInvalidEvent},
 		{name: "VersionNotInteger", edit: func(m map[string]any) {
 			m["type"] = "user.tokens_revoked"
 			delete(m, "jti")
 			m["version"] = 1.5
-		}, target: events.ErrInvalidEvent},
-		{name: "LongReason", edit: func(m map[string]any) { m["reason"] = strings.Repeat("r", 300) }, target: events.ErrInvalidEvent},
+		}, target: revocation.ErrInvalidEvent},
+		{name: "LongReason", edit: func(m map[string]any) { m["reason"] = strings.Repeat("r", 300) }, target: revocation.ErrInvalidEvent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestDecodeRejects(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := events.Decode(raw)
+			_, err := revocation.Decode(raw)
 			if !errors.Is(err, c.target) {
 				t.Fatalf("Decode(%s) = %v, want %v", raw, err, c.target)
 			}
@@ -147,12 +147,12 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestDecodeMsgChecksSubject(t *testing.T) {
-	body, err := events.Encode(events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now))
+	body, err := revocation.Encode(revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now}.Event(now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, subject := range []string{"revocation.token." + uuid.NewString(), "revocation.user." + user, "revocation.token", "revocation.token." + user + ".x"} {
-		if _, err := events.DecodeMsg(subject, body); !errors.Is(err, events.ErrSubjectMismatch) {
+		if _, err := revocation.DecodeMsg(subject, body); !errors.Is(err, revocation.ErrSubjectMismatch) {
 			t.Errorf("DecodeMsg(%q) = %v, want ErrSubjectMismatch", subject, err)
 		}
 	}
@@ -160,18 +160,18 @@ func TestDecodeMsgChecksSubject(t *testing.T) {
 
 func TestDecodeIgnoresUnknownFieldsAndMissingSchema(t *testing.T) {
 	raw := `{"id":"` + uuid.NewString() + `","type":"user.tokens_revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","version":7,"added_later":true}`
-	ev, err := events.Decode([]byte(raw))
+	ev, err := revocation.Decode([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.SchemaVersion != events.SchemaVersion || ev.Version != 7 {
+	if ev.SchemaVersion != revocation.SchemaVersion || ev.Version != 7 {
 		t.Fatalf("decoded %+v", ev)
 	}
 }
 
 func TestEncodeRefusesInvalid(t *testing.T) {
-	_, err := events.Encode(events.TokenRevoked{UserID: "not-a-uuid", JTI: jti, ExpiresAt: now}.Event(now))
-	if !errors.Is(err, events.ErrInvalidEvent) {
+	_, err := revocation.Encode(revocation.TokenRevoked{UserID: "not-a-uuid", JTI: jti, ExpiresAt: now}.Event(now))
+	if !errors.Is(err, revocation.ErrInvalidEvent) {
 		t.Fatalf("Encode with a non-UUID user = %v", err)
 	}
 }
@@ -189,11 +189,11 @@ func TestRangesOf(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := events.RangesOf(c.in)
+			got := revocation.RangesOf(c.in)
 			if diff := cmp.Diff(c.want, got); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
-			a := events.Applied{Ranges: got}
+			a := revocation.Applied{Ranges: got}
 			for _, q := range c.in {
 				if !a.Contains(q) {
 					t.Fatalf("Contains(%d) false", q)
@@ -207,16 +207,16 @@ func TestRangesOf(t *testing.T) {
 }
 
 func TestAppliedRoundTrip(t *testing.T) {
-	a := events.Applied{Ranges: [][2]uint64{{1, 4}}, Checkpoint: 4, At: now}
-	b, err := events.EncodeApplied(a)
+	a := revocation.Applied{Ranges: [][2]uint64{{1, 4}}, Checkpoint: 4, At: now}
+	b, err := revocation.EncodeApplied(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := events.DecodeApplied(b)
+	got, err := revocation.DecodeApplied(b)
 	if err != nil || !got.Contains(3) || got.Checkpoint != 4 {
 		t.Fatalf("DecodeApplied = %+v, %v", got, err)
 	}
-	if _, err := events.DecodeApplied([]byte("nope")); !errors.Is(err, events.ErrInvalidEvent) {
+	if _, err := revocation.DecodeApplied([]byte("nope")); !errors.Is(err, revocation.ErrInvalidEvent) {
 		t.Fatalf("DecodeApplied(garbage) = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package events
+package revocation
 
 import (
 	"encoding/json"
@@ -53,7 +53,7 @@ func RangesOf(seqs []uint64) [][2]uint64 {
 func EncodeApplied(a Applied) ([]byte, error) {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return nil, fmt.Errorf("events: encode applied: %w", err)
+		return nil, fmt.Errorf("revocation: encode applied: %w", err)
 	}
 	return b, nil
 }

@@ -1,22 +1,22 @@
-// Package eventstest holds test vectors for every materialised view of the
+// Package revocationtest holds test vectors for every materialised view of the
 // revocation stream: the same sequences of events, and the state each view
 // must hold after them. The revocation service's Redis store and the
 // validators' near-cache run the same cases, so the two can never drift
-// apart on the expiry and merge rules of events.Retention.
+// apart on the expiry and merge rules of revocation.Retention.
 //
-//	for _, c := range eventstest.MergeCases(now, retention) {
+//	for _, c := range revocationtest.MergeCases(now, retention) {
 //		for _, ev := range c.Events { view.Apply(ev) }
 //		// compare the view's key c.Key with c.Want
 //	}
-package eventstest
+package revocationtest
 
 import (
 	"time"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
-// KeyState is what a view holds for one key after a case's events.
+// KeyState is what a view holds for one key after a case's revocation.
 type KeyState struct {
 	// Absent means the key must not exist (or count as expired).
 	Absent bool
@@ -30,7 +30,7 @@ type KeyState struct {
 // MergeCase is one sequence of events applied in order to an empty view.
 type MergeCase struct {
 	Name   string
-	Events []events.Event
+	Events []revocation.Event
 	// JTI is set for a token case: the view's token_blacklist:{JTI}.
 	JTI string
 	// UserID is set for a user case: the view's user_token_version:{UserID}.
@@ -46,57 +46,57 @@ const (
 
 // MergeCases returns the cases for a view whose clock reads now, with
 // retention r (the view's REVOCATION_MAX_TOKEN_TTL and leeway).
-func MergeCases(now time.Time, r events.Retention) []MergeCase {
+func MergeCases(now time.Time, r revocation.Retention) []MergeCase {
 	now = now.Truncate(time.Millisecond)
 	limit := now.Add(r.MaxTokenTTL + r.Leeway)
-	tok := func(occurred, exp time.Time) events.Event {
-		return events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: exp}.Event(occurred)
+	tok := func(occurred, exp time.Time) revocation.Event {
+		return revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: exp}.Event(occurred)
 	}
-	usr := func(occurred time.Time, v int64, exp time.Time) events.Event {
-		return events.UserTokensRevoked{UserID: user, Version: v, ExpiresAt: exp}.Event(occurred)
+	usr := func(occurred time.Time, v int64, exp time.Time) revocation.Event {
+		return revocation.UserTokensRevoked{UserID: user, Version: v, ExpiresAt: exp}.Event(occurred)
 	}
 	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	return []MergeCase{
 		{
 			Name:   "TokenExpiresAtExpPlusLeeway",
-			Events: []events.Event{tok(now, now.Add(10*time.Minute))},
+			Events: []revocation.Event{tok(now, now.Add(10*time.Minute))},
 			JTI:    jti, Want: KeyState{Expiry: now.Add(10*time.Minute + r.Leeway)},
 		},
 		{
 			Name:   "TokenExpiryOnlyExtended",
-			Events: []events.Event{tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
+			Events: []revocation.Event{tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
 			JTI:    jti, Want: KeyState{Expiry: now.Add(70*time.Minute + r.Leeway)},
 		},
 		{
 			Name:   "TokenLaterExpiryExtends",
-			Events: []events.Event{tok(now, now.Add(10*time.Minute)), tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
+			Events: []revocation.Event{tok(now, now.Add(10*time.Minute)), tok(now, now.Add(70*time.Minute)), tok(now, now.Add(10*time.Minute))},
 			JTI:    jti, Want: KeyState{Expiry: now.Add(70*time.Minute + r.Leeway)},
 		},
 		{
 			Name:   "TokenExpiryClampedToLongestLifetime",
-			Events: []events.Event{tok(now, far)},
+			Events: []revocation.Event{tok(now, far)},
 			JTI:    jti, Want: KeyState{Expiry: limit},
 		},
 		{
 			Name:   "TokenExpired",
-			Events: []events.Event{tok(now.Add(-3*time.Hour), now.Add(-2*time.Hour))},
+			Events: []revocation.Event{tok(now.Add(-3*time.Hour), now.Add(-2*time.Hour))},
 			JTI:    jti, Want: KeyState{Absent: true},
 		},
 		{
 			// The red-team finding: an issuer with a 5 s TTL must not cut
 			// short what an earlier logout-all protects.
 			Name:   "UserVersionLivesLongestTokenLifetime",
-			Events: []events.Event{usr(now, 1, now.Add(5*time.Second))},
+			Events: []revocation.Event{usr(now, 1, now.Add(5*time.Second))},
 			UserID: user, Want: KeyState{Version: 1, Expiry: limit},
 		},
 		{
 			Name:   "UserVersionWithoutExpiresAt",
-			Events: []events.Event{usr(now, 2, time.Time{})},
+			Events: []revocation.Event{usr(now, 2, time.Time{})},
 			UserID: user, Want: KeyState{Version: 2, Expiry: limit},
 		},
 		{
 			Name:   "UserVersionOnlyRaised",
-			Events: []events.Event{usr(now, 5, now.Add(20*time.Minute)), usr(now, 4, now.Add(30*time.Minute))},
+			Events: []revocation.Event{usr(now, 5, now.Add(20*time.Minute)), usr(now, 4, now.Add(30*time.Minute))},
 			UserID: user, Want: KeyState{Version: 5, Expiry: limit},
 		},
 		{
@@ -104,22 +104,22 @@ func MergeCases(now time.Time, r events.Retention) []MergeCase {
 			// clock, a replay out of order) raises the version and keeps
 			// the later expiry.
 			Name:   "HigherVersionNeverShortensExpiry",
-			Events: []events.Event{usr(now, 5, time.Time{}), usr(now.Add(-time.Hour), 6, now.Add(5*time.Second))},
+			Events: []revocation.Event{usr(now, 5, time.Time{}), usr(now.Add(-time.Hour), 6, now.Add(5*time.Second))},
 			UserID: user, Want: KeyState{Version: 6, Expiry: limit},
 		},
 		{
 			Name:   "LowerVersionExtendsExpiry",
-			Events: []events.Event{usr(now.Add(-time.Hour), 6, time.Time{}), usr(now, 5, time.Time{})},
+			Events: []revocation.Event{usr(now.Add(-time.Hour), 6, time.Time{}), usr(now, 5, time.Time{})},
 			UserID: user, Want: KeyState{Version: 6, Expiry: limit},
 		},
 		{
 			Name:   "FutureOccurredAtCountsAsNow",
-			Events: []events.Event{usr(far, 3, far)},
+			Events: []revocation.Event{usr(far, 3, far)},
 			UserID: user, Want: KeyState{Version: 3, Expiry: limit},
 		},
 		{
 			Name:   "UserVersionExpired",
-			Events: []events.Event{usr(now.Add(-r.MaxTokenTTL-r.Leeway-time.Hour), 2, time.Time{})},
+			Events: []revocation.Event{usr(now.Add(-r.MaxTokenTTL-r.Leeway-time.Hour), 2, time.Time{})},
 			UserID: user, Want: KeyState{Absent: true},
 		},
 	}

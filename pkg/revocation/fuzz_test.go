@@ -1,8 +1,8 @@
-package events_test
+package revocation_test
 
 // Run with, e.g.:
 //
-//	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 60s ./pkg/events
+//	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 60s ./pkg/revocation
 //
 // Seeds: the ones added below plus testdata/fuzz/FuzzDecode/, inputs found
 // by earlier fuzzing.
@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
 // FuzzDecode feeds arbitrary bodies and subjects to Decode and DecodeMsg:
@@ -31,15 +31,15 @@ import (
 // to the same value and encodes to the same bytes again (a fixed point);
 // and DecodeMsg accepts exactly the subject the event names.
 func FuzzDecode(f *testing.F) {
-	tok := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
-	usr := events.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now)
-	for _, ev := range []events.Event{tok, usr} {
-		body, err := events.Encode(ev)
+	tok := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
+	usr := revocation.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now)
+	for _, ev := range []revocation.Event{tok, usr} {
+		body, err := revocation.Encode(ev)
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(ev.Subject(), body)
-		f.Add(events.SubjectUserPrefix+user, body)
+		f.Add(revocation.SubjectUserPrefix+user, body)
 		f.Add(ev.Subject()+".x", body)
 	}
 	for _, raw := range []string{
@@ -53,12 +53,12 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"token.revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","jti":"` + jti + `","JTI":"` + user + `","expires_at":"2026-11-26T12:15:00Z"}`,
 		"{\"id\":\"7d444840-9dc0-11d1-b245-5ffdce74fad2\",\"\u017ftype\":1,\"reason\":\"\xff\"} ",
 	} {
-		f.Add(events.SubjectTokenPrefix+user, []byte(raw))
+		f.Add(revocation.SubjectTokenPrefix+user, []byte(raw))
 	}
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		ev, err := events.Decode(data)
+		ev, err := revocation.Decode(data)
 		strictErr := referenceStrict(data)
-		var loose events.Event
+		var loose revocation.Event
 		looseErr := json.Unmarshal(data, &loose)
 		if looseErr == nil {
 			looseErr = loose.Validate()
@@ -70,44 +70,44 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode refused %q, which the reference and encoding/json accept: %v", data, err)
 		}
 		if err != nil {
-			if !errors.Is(err, events.ErrInvalidEvent) && !errors.Is(err, events.ErrUnsupportedSchema) {
+			if !errors.Is(err, revocation.ErrInvalidEvent) && !errors.Is(err, revocation.ErrUnsupportedSchema) {
 				t.Fatalf("Decode error %v is not a sentinel", err)
 			}
-			if _, err := events.DecodeMsg(subject, data); err == nil {
+			if _, err := revocation.DecodeMsg(subject, data); err == nil {
 				t.Fatal("DecodeMsg accepted a body Decode rejects")
 			}
 			return
 		}
-		if err := ev.Validate(); err != nil || ev.SchemaVersion != events.SchemaVersion {
+		if err := ev.Validate(); err != nil || ev.SchemaVersion != revocation.SchemaVersion {
 			t.Fatalf("Decode returned an invalid event %+v: %v", ev, err)
 		}
-		body, err := events.Encode(ev)
+		body, err := revocation.Encode(ev)
 		if err != nil {
 			t.Fatalf("accepted event does not re-encode: %v", err)
 		}
-		again, err := events.Decode(body)
+		again, err := revocation.Decode(body)
 		if err != nil {
 			t.Fatalf("re-encoded event %s does not decode: %v", body, err)
 		}
 		if diff := cmp.Diff(ev, again); diff != "" {
 			t.Fatalf("round trip changed the event (-decoded +re-decoded):\n%s", diff)
 		}
-		if body2, err := events.Encode(again); err != nil || !bytes.Equal(body, body2) {
+		if body2, err := revocation.Encode(again); err != nil || !bytes.Equal(body, body2) {
 			t.Fatalf("encoding is not a fixed point:\n%s\n%s", body, body2)
 		}
 
-		_, err = events.DecodeMsg(subject, data)
+		_, err = revocation.DecodeMsg(subject, data)
 		switch {
 		case subject == ev.Subject() && err != nil:
 			t.Fatalf("DecodeMsg refused the event's own subject %q: %v", subject, err)
-		case subject != ev.Subject() && !errors.Is(err, events.ErrSubjectMismatch):
+		case subject != ev.Subject() && !errors.Is(err, revocation.ErrSubjectMismatch):
 			t.Fatalf("DecodeMsg(%q) for an event on %q: %v, want ErrSubjectMismatch", subject, ev.Subject(), err)
 		}
-		other := events.SubjectTokenPrefix + ev.UserID
-		if ev.Type == events.TypeTokenRevoked {
-			other = events.SubjectUserPrefix + ev.UserID
+		other := revocation.SubjectTokenPrefix + ev.UserID
+		if ev.Type == revocation.TypeTokenRevoked {
+			other = revocation.SubjectUserPrefix + ev.UserID
 		}
-		if _, err := events.DecodeMsg(other, data); !errors.Is(err, events.ErrSubjectMismatch) {
+		if _, err := revocation.DecodeMsg(other, data); !errors.Is(err, revocation.ErrSubjectMismatch) {
 			t.Fatalf("DecodeMsg accepted a %s on %q", ev.Type, other)
 		}
 	})
@@ -115,16 +115,16 @@ func FuzzDecode(f *testing.F) {
 
 // referenceStrict is the strict check Decode makes, written the slow and
 // obvious way (json.Decoder tokens, names compared pairwise with
-// sameName): at most events.MaxEventSize bytes of
+// sameName): at most revocation.MaxEventSize bytes of
 // valid UTF-8 holding one JSON object and nothing after it, nested at most
 // 32 deep, no member name twice (case-folded) in any object, and no
 // top-level member spelled like a field of Event but for case.
 func referenceStrict(data []byte) error {
-	if len(data) > events.MaxEventSize || !utf8.Valid(data) {
+	if len(data) > revocation.MaxEventSize || !utf8.Valid(data) {
 		return errors.New("too large or not UTF-8")
 	}
 	var fields []string
-	typ := reflect.TypeFor[events.Event]()
+	typ := reflect.TypeFor[revocation.Event]()
 	for i := range typ.NumField() {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
 		fields = append(fields, name)
