@@ -62,7 +62,7 @@ func run(ctx context.Context, getenv func(string) string, args []string, stdout,
 		"LOG_FORMAT=text",
 		"LOG_LEVEL=" + cfg.logLevel,
 	}
-	procs := &supervisor{logger: logger, stdout: stderr}
+	procs := newSupervisor(logger, stderr)
 	defer procs.stopAll()
 	if err := procs.start(ctx, "revocation", cfg.revocationBin, append(env,
 		"REVOCATION_HTTP_ADDR="+cfg.revocationAddr,
@@ -91,7 +91,7 @@ func run(ctx context.Context, getenv func(string) string, args []string, stdout,
 	case <-ctx.Done():
 		logger.Info("shutting down")
 		return nil
-	case err := <-procs.exited:
-		return err
+	case <-procs.failed:
+		return procs.err
 	}
 }

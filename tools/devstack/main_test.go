@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,16 +14,26 @@ import (
 	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
+// bins are bin/auth and bin/revocation, built once (or taken from
+// EVENTJWT_BIN_DIR).
+var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	bins.Remove()
+	os.Exit(code)
+}
+
 // TestRun starts what `make run` starts, once with a real redis-server and
 // once with the in-process stand-in, and walks the printed curl lines:
 // register, login, me, logout, me again.
 func TestRun(t *testing.T) {
-	bin := buildBinaries(t)
+	bin := bins.Dir(t)
 	for _, mode := range []string{"server", "standin"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
-			authPort, revPort := freePort(t), freePort(t)
-			authMetrics, revMetrics := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			authPort, revPort := testkit.FreePort(t), testkit.FreePort(t)
+			authMetrics, revMetrics := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 			args := []string{
 				"-dir", dir, "-nats-port", "0", "-redis", mode,
 				"-auth-addr", fmt.Sprintf("127.0.0.1:%d", authPort),
@@ -142,33 +150,6 @@ func call(t *testing.T, method, url, token, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, pkg := range map[string]string{"auth": "./services/auth/cmd/auth", "revocation": "./services/revocation/cmd/revocation"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", name, err, out)
-		}
-	}
-	return dir
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestParseConfig(t *testing.T) {

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // startNATS runs nats-server in this process with JetStream in c.natsDir(),
@@ -19,35 +18,11 @@ func startNATS(c config) (url string, stop func(), err error) {
 	if port <= 0 || !portFree(port) {
 		port = server.RANDOM_PORT
 	}
-	opts := &server.Options{
-		ServerName: "devstack",
-		Host:       "127.0.0.1",
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   c.natsDir(),
-		SyncAlways: true,
-		NoSigs:     true,
-		NoLog:      true,
-	}
-	srv, err := server.NewServer(opts)
+	n, err := testkit.NewNATS(testkit.NATSName("devstack"), testkit.NATSPort(port), testkit.NATSStoreDir(c.natsDir()))
 	if err != nil {
-		return "", nil, fmt.Errorf("nats-server: %w", err)
+		return "", nil, err
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		return "", nil, errors.New("nats-server did not become ready")
-	}
-	addr, ok := srv.Addr().(*net.TCPAddr)
-	if !ok {
-		srv.Shutdown()
-		return "", nil, errors.New("nats-server has no TCP address")
-	}
-	stop = func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}
-	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port)), stop, nil
+	return n.URL, n.Shutdown, nil
 }
 
 func portFree(port int) bool {

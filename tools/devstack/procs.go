@@ -12,56 +12,52 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // supervisor runs the service binaries as child processes and stops them
-// with SIGTERM (graceful shutdown), in reverse order.
+// with SIGTERM (graceful shutdown), in reverse order. The first child to
+// exit on its own closes failed.
 type supervisor struct {
 	logger *slog.Logger
 	stdout io.Writer
 	mu     sync.Mutex
-	procs  []*child
-	exited chan error
+	procs  []*testkit.Proc
+	once   sync.Once
+	failed chan struct{}
+	err    error // why failed was closed
 }
 
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+func newSupervisor(logger *slog.Logger, stdout io.Writer) *supervisor {
+	return &supervisor{logger: logger, stdout: stdout, failed: make(chan struct{})}
+}
+
+func (s *supervisor) fail(err error) {
+	s.once.Do(func() { s.err = err; close(s.failed) })
 }
 
 func (s *supervisor) start(ctx context.Context, name, bin string, env []string) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s binary %s not found (run make build): %w", name, bin, err)
 	}
-	s.mu.Lock()
-	if s.exited == nil {
-		s.exited = make(chan error, 4)
+	p := testkit.NewProc(name, bin, nil, env)
+	p.Out, p.StopTimeout = s.stdout, 10*time.Second
+	if err := p.Start(); err != nil {
+		return err
 	}
-	s.mu.Unlock()
-	// Not CommandContext: children get SIGTERM from stopAll, not SIGKILL.
-	cmd := exec.Command(bin) //nolint:noctx // see above
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = s.stdout, s.stdout
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
-		err := cmd.Wait()
-		close(c.done)
+		<-p.Done()
 		if ctx.Err() == nil {
-			s.exited <- fmt.Errorf("%s exited unexpectedly: %w", name, err)
+			s.fail(fmt.Errorf("%s exited unexpectedly: %w", name, p.Err()))
 		}
 	}()
 	s.mu.Lock()
-	s.procs = append(s.procs, c)
+	s.procs = append(s.procs, p)
 	s.mu.Unlock()
-	s.logger.Info("started", "service", name, "pid", cmd.Process.Pid)
+	s.logger.Info("started", "service", name, "pid", p.Pid())
 	return nil
 }
 
@@ -71,42 +67,35 @@ func (s *supervisor) stopAll() {
 	s.procs = nil
 	s.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		c := procs[i]
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			s.logger.Warn("did not stop in time; killing", "service", c.name)
-			_ = c.cmd.Process.Kill()
-			<-c.done
+		if err := procs[i].Stop(); err != nil {
+			s.logger.Warn("did not stop in time; killed", "service", procs[i].Name)
 		}
 	}
 }
 
-// waitReady polls each readiness URL until it answers 200.
+// waitReady polls each readiness URL until it answers 200, for 60s at
+// most, and gives up when a child exits.
 func waitReady(ctx context.Context, s *supervisor, urls ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	const timeout = 60 * time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	go func() {
+		select {
+		case <-s.failed:
+			fail(s.err)
+		case <-ctx.Done():
+		}
+	}()
 	for _, u := range urls {
-		for {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-			if err != nil {
-				return fmt.Errorf("readiness %s: %w", u, err)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err == nil {
-				_ = resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
+		if err := testkit.PollHTTP(ctx, timeout, u, http.StatusOK); err != nil {
 			select {
-			case <-ctx.Done():
-				return fmt.Errorf("not ready: %s: %w", u, ctx.Err())
-			case err := <-s.exited:
-				return err
-			case <-time.After(100 * time.Millisecond):
+			case <-s.failed:
+				return s.err
+			default:
 			}
+			return fmt.Errorf("not ready: %w", err)
 		}
 	}
 	return nil

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // startRedis picks the Redis the services use: REDIS_URL when set, else a
@@ -23,9 +23,9 @@ func startRedis(ctx context.Context, c config, logger *slog.Logger) (url string,
 		return c.redisURL, func() {}, nil
 	}
 	if c.redisMode != "standin" {
-		path, err := exec.LookPath("redis-server")
+		_, err := exec.LookPath("redis-server")
 		if err == nil {
-			return startRedisServer(ctx, path, c, logger)
+			return startRedisServer(ctx, c, logger)
 		}
 		if c.redisMode == "server" {
 			return "", nil, fmt.Errorf("-redis=server: redis-server is not installed: %w", err)
@@ -42,7 +42,7 @@ func startRedis(ctx context.Context, c config, logger *slog.Logger) (url string,
 	return "redis://" + m.Addr() + "/0", m.Close, nil
 }
 
-func startRedisServer(ctx context.Context, path string, c config, logger *slog.Logger) (string, func(), error) {
+func startRedisServer(ctx context.Context, c config, logger *slog.Logger) (string, func(), error) {
 	if err := os.MkdirAll(c.redisDir(), 0o700); err != nil {
 		return "", nil, fmt.Errorf("create %s: %w", c.redisDir(), err)
 	}
@@ -50,46 +50,13 @@ func startRedisServer(ctx context.Context, path string, c config, logger *slog.L
 	for !portFree(port) {
 		port++
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), path,
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--dir", c.redisDir(),
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--maxmemory-policy", "noeviction",
-		"--logfile", "redis.log")
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start redis-server: %w", err)
+	r, err := testkit.NewRedis(ctx, c.redisDir(), testkit.RedisPort(port), testkit.RedisPersistent(),
+		testkit.RedisArgs("--logfile", "redis.log"))
+	if err != nil {
+		return "", nil, fmt.Errorf("%w; see %s/redis.log", err, c.redisDir())
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt) // redis-server shuts down cleanly on SIGINT
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d := net.Dialer{Timeout: 200 * time.Millisecond}
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			_ = conn.Close()
-			break
-		}
-		select {
-		case <-done:
-			return "", nil, fmt.Errorf("redis-server exited; see %s/redis.log", c.redisDir())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server not listening on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	logger.Info("local redis-server (appendfsync always, noeviction)", "addr", addr, "dir", c.redisDir())
-	return "redis://" + addr + "/0", stop, nil
+	r.Proc.StopTimeout = 5 * time.Second
+	stop := func() { _ = r.Proc.Stop() } // SIGTERM: redis-server shuts down cleanly
+	logger.Info("local redis-server (appendfsync always, noeviction)", "addr", r.Addr, "dir", c.redisDir())
+	return r.URL, stop, nil
 }
