@@ -1,11 +1,11 @@
 package main
 
 import (
-	"flag"
-	"fmt"
 	"io"
-	"strings"
+	"log/slog"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/service"
 )
 
 // config is the validator's configuration: environment variables, each
@@ -19,66 +19,36 @@ type config struct {
 	ClockSkew   time.Duration
 	JWKSTimeout time.Duration
 	Leeway      time.Duration
-	LogLevel    string
+	LogLevel    slog.Level
+	LogFormat   string
 }
 
-// setting is one environment variable with its flag, default and help.
-type setting struct {
-	env, def, help string
-	dst            any
-}
-
-func (c *config) settings() []setting {
-	return []setting{
-		{"VALIDATOR_HTTP_ADDR", ":8090", "listen address", &c.HTTPAddr},
-		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the revocation view (read-only access is enough)", &c.RedisURL},
-		{"AUTH_JWKS_URL", "http://127.0.0.1:8080/.well-known/jwks.json", "the auth service's JWK Set, followed (cached, refreshed on unknown keys)", &c.JWKSURL},
-		{"AUTH_ISSUER", "http://localhost:8080", "expected iss", &c.Issuer},
-		{"AUTH_AUDIENCE", "api", "expected aud", &c.Audience},
-		{"VALIDATOR_CLOCK_SKEW", "0s", "offset added to this service's clock (testing clock skew)", &c.ClockSkew},
-		{"VALIDATOR_JWKS_TIMEOUT", "30s", "how long to keep trying to fetch the JWKS at start", &c.JWKSTimeout},
-		{"VALIDATOR_LEEWAY", "30s", "clock skew tolerated on exp, nbf and iat", &c.Leeway},
-		{"LOG_LEVEL", "info", "debug, info, warn or error", &c.LogLevel},
+// settings declares the validator's own variables and the shared ones
+// (REDIS_URL, LOG_LEVEL, LOG_FORMAT) of internal/service.
+func (c *config) settings() service.Settings {
+	return service.Settings{
+		Name: "validator",
+		About: "An example microservice protected by pkg/jwtx: GET /v1/orders for a valid,\n" +
+			"unrevoked bearer token of the auth service.",
+		TrimPrefixes: []string{"VALIDATOR_", "AUTH_"},
+		List: []service.Setting{
+			{Env: "VALIDATOR_HTTP_ADDR", Default: ":8090", Help: "listen address", Apply: service.String(&c.HTTPAddr, true)},
+			service.RedisURLSetting(&c.RedisURL, "Redis holding the revocation view (read-only access is enough)"),
+			{Env: "AUTH_JWKS_URL", Default: "http://127.0.0.1:8080/.well-known/jwks.json", Help: "the auth service's JWK Set, followed (cached, refreshed on unknown keys)", Apply: service.String(&c.JWKSURL, true)},
+			{Env: "AUTH_ISSUER", Default: "http://localhost:8080", Help: "expected iss", Apply: service.String(&c.Issuer, true)},
+			{Env: "AUTH_AUDIENCE", Default: "api", Help: "expected aud", Apply: service.String(&c.Audience, true)},
+			{Env: "VALIDATOR_CLOCK_SKEW", Default: "0s", Help: "offset added to this service's clock (testing clock skew)", Apply: service.Duration(&c.ClockSkew, -24*time.Hour)},
+			{Env: "VALIDATOR_JWKS_TIMEOUT", Default: "30s", Help: "how long to keep trying to fetch the JWKS at start", Apply: service.Duration(&c.JWKSTimeout, 0)},
+			{Env: "VALIDATOR_LEEWAY", Default: "30s", Help: "clock skew tolerated on exp, nbf and iat", Apply: service.Duration(&c.Leeway, 0)},
+			service.LogLevelSetting(&c.LogLevel),
+			service.LogFormatSetting(&c.LogFormat),
+		},
 	}
-}
-
-// flagName maps VALIDATOR_HTTP_ADDR to http-addr and AUTH_JWKS_URL to
-// jwks-url.
-func flagName(env string) string {
-	env = strings.TrimPrefix(strings.TrimPrefix(env, "VALIDATOR_"), "AUTH_")
-	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
 }
 
 // parseConfig reads the flags in args, else getenv, else the defaults.
 func parseConfig(getenv func(string) string, args []string, out io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("validator", flag.ContinueOnError)
-	fs.SetOutput(out)
-	raw := map[string]*string{}
-	for _, s := range c.settings() {
-		raw[s.env] = fs.String(flagName(s.env), "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
-	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	for _, s := range c.settings() {
-		v := *raw[s.env]
-		if v == "" {
-			v = getenv(s.env)
-		}
-		if v == "" {
-			v = s.def
-		}
-		switch d := s.dst.(type) {
-		case *string:
-			*d = v
-		case *time.Duration:
-			dur, err := time.ParseDuration(v)
-			if err != nil {
-				return c, fmt.Errorf("%s: %w", s.env, err)
-			}
-			*d = dur
-		}
-	}
-	return c, nil
+	err := c.settings().Parse(getenv, args, out)
+	return c, err
 }

@@ -3,6 +3,7 @@ module github.com/eventjwt/eventjwt/examples/validator
 go 1.26.0
 
 require (
+	github.com/eventjwt/eventjwt/internal/service v0.0.0
 	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -23,6 +24,7 @@ require (
 )
 
 replace (
+	github.com/eventjwt/eventjwt/internal/service => ../../internal/service
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/jwtx => ../../pkg/jwtx
 	github.com/eventjwt/eventjwt/pkg/revocation => ../../pkg/revocation

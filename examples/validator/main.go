@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/eventjwt/eventjwt/internal/service"
 )
 
 func main() {
@@ -21,6 +23,9 @@ func main() {
 	stop()
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, service.ErrUsage):
+		fmt.Fprintln(os.Stderr, "validator:", err)
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "validator:", err)
 		os.Exit(1)

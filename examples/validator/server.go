@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -25,11 +24,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("LOG_LEVEL: %w", err)
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := service.NewLogger(os.Stderr, "validator", cfg.LogLevel, cfg.LogFormat)
 
 	keys, err := followJWKS(ctx, cfg.JWKSURL, cfg.JWKSTimeout)
 	if err != nil {
@@ -57,10 +52,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/orders", v.Middleware(http.HandlerFunc(orders)))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /healthz", service.Health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	var lc net.ListenConfig
@@ -68,7 +60,7 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := service.NewHTTPServer(mux, service.HTTPLimits{IdleTimeout: time.Minute}, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("validator listening", "addr", ln.Addr().String(), "jwks", cfg.JWKSURL, "clock_skew", skew.String())

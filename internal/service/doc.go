@@ -9,8 +9,10 @@
 //
 //   - NewLogger: the slog logger of a service;
 //
-//   - ConnectNATS: one start-up policy, retrying in the background until
-//     the server answers, reconnecting forever, readiness false meanwhile;
+//   - natsconn.Connect (a subpackage, so that a service without NATS does
+//     not depend on its client): one start-up policy, retrying with backoff
+//     in the background until the server answers, reconnecting forever,
+//     readiness (natsconn.Ready) false meanwhile;
 //
 //   - NewHTTPServer: the hardened http.Server (header, read, write and
 //     idle timeouts, header size limit);
@@ -23,6 +25,6 @@
 //     var cfg Config
 //     err := service.Settings{Name: "revocation", List: append(cfg.Common.Log(), ...)}.Parse(os.Getenv, os.Args[1:], os.Stderr)
 //     log := service.NewLogger(os.Stderr, "revocation", cfg.LogLevel, cfg.LogFormat)
-//     nc, err := service.ConnectNATS(service.NATSConfig{URL: cfg.NATSURL, Name: "revocation", Logger: log})
+//     nc, err := natsconn.Connect(natsconn.Config{URL: cfg.NATSURL, Name: "revocation", Logger: log})
 //     srv := service.NewHTTPServer(handler, service.HTTPLimits{}, log)
 package service

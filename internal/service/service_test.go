@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -156,30 +155,5 @@ func TestNewHTTPServer(t *testing.T) {
 	if srv.ReadHeaderTimeout != service.DefaultReadHeaderTimeout || srv.ReadTimeout != service.DefaultReadTimeout ||
 		srv.WriteTimeout != time.Minute || srv.IdleTimeout != service.DefaultIdleTimeout || srv.MaxHeaderBytes != service.DefaultMaxHeaderBytes || srv.ErrorLog == nil {
 		t.Fatalf("%+v", srv)
-	}
-}
-
-// TestConnectNATSDown: a server that is not up at start is no error; the
-// connection keeps trying and readiness is false until it connects.
-func TestConnectNATSDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close() // nothing listens there now
-	nc, err := service.ConnectNATS(service.NATSConfig{URL: "nats://" + addr, Name: "test", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("ConnectNATS: %v", err)
-	}
-	defer nc.Close()
-	if err := service.NATSReady(nc); err == nil {
-		t.Fatal("ready without a server")
-	}
-	if nc.IsClosed() {
-		t.Fatal("gave up at once")
-	}
-	if _, err := service.ConnectNATS(service.NATSConfig{URL: "nats://a b", Name: "test"}); err == nil {
-		t.Fatal("a malformed URL was accepted")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/internal/service"
+	"github.com/eventjwt/eventjwt/internal/service/natsconn"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/config"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/ingest"
@@ -145,7 +146,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 		_ = s.ln.Close()
 		_ = s.metricsLn.Close()
 	}
-	if s.nc, err = service.ConnectNATS(service.NATSConfig{URL: cfg.NATSURL, Name: clientName, InboxPrefix: cfg.InboxPrefix, Logger: log}); err != nil {
+	if s.nc, err = natsconn.Connect(natsconn.Config{URL: cfg.NATSURL, Name: clientName, InboxPrefix: cfg.InboxPrefix, Logger: log}); err != nil {
 		closeListeners()
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func (s *svc) natsReady() error {
 	if s.stopping.Load() {
 		return errors.New("shutting down")
 	}
-	return service.NATSReady(s.nc)
+	return natsconn.Ready(s.nc)
 }
 
 // shutdown runs after the ingester stopped: it lets pending acks and
@@ -183,7 +184,7 @@ func (s *svc) natsReady() error {
 func (s *svc) shutdown(ctx context.Context) {
 	s.stopping.Store(true)
 	s.log.Info("shutting down")
-	if err := service.DrainNATS(s.nc); err != nil {
+	if err := natsconn.Drain(s.nc); err != nil {
 		s.log.Warn("nats drain", "err", err)
 	}
 	if err := s.rdb.Close(); err != nil {

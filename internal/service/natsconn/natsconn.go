@@ -1,4 +1,7 @@
-package service
+// Package natsconn is the service chassis's NATS connection, apart from
+// package service so that a service without NATS (examples/validator)
+// does not pull the client into its module graph.
+package natsconn
 
 import (
 	"errors"
@@ -7,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/eventjwt/eventjwt/internal/service"
 )
 
 // NATS connection policy, the same for every service.
@@ -17,12 +22,12 @@ const (
 	natsMaxDelay   = time.Second
 	// natsConnectTimeout bounds one dial.
 	natsConnectTimeout = 2 * time.Second
-	// NATSDrainTimeout bounds Drain.
-	NATSDrainTimeout = 5 * time.Second
+	// DrainTimeout bounds Drain.
+	DrainTimeout = 5 * time.Second
 )
 
-// NATSConfig configures ConnectNATS.
-type NATSConfig struct {
+// Config configures Connect.
+type Config struct {
 	// URL is NATS_URL (comma-separated for several servers).
 	URL string
 	// Name is the client name the server shows.
@@ -46,13 +51,13 @@ func natsDelay(n int) time.Duration {
 	return min(d, natsMaxDelay)
 }
 
-// ConnectNATS returns a connection that is up, or still trying: a server
+// Connect returns a connection that is up, or still trying: a server
 // that is down at start is not an error. The connection retries with
 // backoff (250ms doubling to 1s) until it is closed, reconnects forever
 // after a loss, and logs every change; until it is connected the
-// service's readiness (NATSReady) is false. Only a malformed URL or
+// service's readiness (Ready) is false. Only a malformed URL or
 // option fails.
-func ConnectNATS(cfg NATSConfig) (*nats.Conn, error) {
+func Connect(cfg Config) (*nats.Conn, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -64,7 +69,7 @@ func ConnectNATS(cfg NATSConfig) (*nats.Conn, error) {
 		nats.CustomReconnectDelay(natsDelay),
 		nats.RetryOnFailedConnect(true),
 		nats.Timeout(natsConnectTimeout),
-		nats.DrainTimeout(NATSDrainTimeout),
+		nats.DrainTimeout(DrainTimeout),
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			log.Info("nats connected", "server", nc.ConnectedUrlRedacted())
 		}),
@@ -94,22 +99,22 @@ func ConnectNATS(cfg NATSConfig) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", RedactURLs(cfg.URL), err)
+		return nil, fmt.Errorf("nats connect %s: %w", service.RedactURLs(cfg.URL), err)
 	}
 	return nc, nil
 }
 
-// NATSReady is the readiness check of a connection: nil once connected.
-func NATSReady(nc *nats.Conn) error {
+// Ready is the readiness check of a connection: nil once connected.
+func Ready(nc *nats.Conn) error {
 	if st := nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats connection is %s", st)
 	}
 	return nil
 }
 
-// DrainNATS lets pending publishes, acks and replies out, then closes nc,
-// within NATSDrainTimeout (and a second more to close).
-func DrainNATS(nc *nats.Conn) error {
+// Drain lets pending publishes, acks and replies out, then closes nc,
+// within DrainTimeout (and a second more to close).
+func Drain(nc *nats.Conn) error {
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := nc.Drain(); err != nil {
@@ -121,7 +126,7 @@ func DrainNATS(nc *nats.Conn) error {
 	select {
 	case <-closed:
 		return nil
-	case <-time.After(NATSDrainTimeout + time.Second):
+	case <-time.After(DrainTimeout + time.Second):
 		nc.Close()
 		return errors.New("nats drain: timed out")
 	}
