@@ -56,13 +56,34 @@ func moduleDir(dir string) (string, error) {
 	}
 }
 
+// ServicePackages are the main packages of bin/auth and bin/revocation,
+// relative to the repository root (for NewBinaries).
+var ServicePackages = []string{"services/auth/cmd/auth", "services/revocation/cmd/revocation"}
+
+// RepoRoot returns the repository root: the nearest directory at or above
+// the current one that holds go.work.
+func RepoRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("testkit: %w", err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("testkit: no go.work above " + wd)
+		}
+	}
+}
+
 // Binaries are main packages built once per test binary into a temporary
 // directory, on first use, or taken from $EVENTJWT_BIN_DIR. Declare them
-// at package level and call Remove from TestMain:
+// at package level and run the tests with Run, which removes them after:
 //
-//	var bins = testkit.NewBinaries("../../services/auth/cmd/auth")
+//	var bins = testkit.NewBinaries(testkit.ServicePackages...)
 //
-//	func TestMain(m *testing.M) { code := m.Run(); bins.Remove(); os.Exit(code) }
+//	func TestMain(m *testing.M) { os.Exit(bins.Run(m)) }
 type Binaries struct {
 	pkgs    []string
 	once    sync.Once
@@ -71,7 +92,8 @@ type Binaries struct {
 	err     error
 }
 
-// NewBinaries describes the packages to build (see BuildBinaries).
+// NewBinaries describes the packages to build (see BuildBinaries): paths
+// relative to the repository root (RepoRoot), or absolute.
 func NewBinaries(pkgs ...string) *Binaries {
 	return &Binaries{pkgs: pkgs}
 }
@@ -90,8 +112,20 @@ func (b *Binaries) Build() (string, error) {
 			return
 		}
 		b.tempDir = dir
+		root, err := RepoRoot()
+		if err != nil {
+			b.err = err
+			return
+		}
+		pkgs := make([]string, len(b.pkgs))
+		for i, p := range b.pkgs {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(root, p)
+			}
+			pkgs[i] = p
+		}
 		// Bounded by the test binary's timeout.
-		if b.err = BuildBinaries(context.Background(), dir, b.pkgs...); b.err == nil {
+		if b.err = BuildBinaries(context.Background(), dir, pkgs...); b.err == nil {
 			b.dir = dir
 		}
 	})
@@ -112,6 +146,13 @@ func (b *Binaries) Dir(tb testing.TB) string {
 func (b *Binaries) Path(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Join(b.Dir(tb), name)
+}
+
+// Run runs the tests (m.Run), then Remove, and returns the exit code.
+func (b *Binaries) Run(m *testing.M) int {
+	code := m.Run()
+	b.Remove()
+	return code
 }
 
 // Remove deletes the directory Build made (not $EVENTJWT_BIN_DIR).

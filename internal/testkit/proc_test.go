@@ -13,13 +13,9 @@ import (
 	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
-var bins = testkit.NewBinaries("testdata/child")
+var bins = testkit.NewBinaries("internal/testkit/testdata/child")
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	bins.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(bins.Run(m)) }
 
 // waitOutput polls p's output for s.
 func waitOutput(t *testing.T, p *testkit.Proc, s string) {

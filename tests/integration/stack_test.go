@@ -13,7 +13,7 @@ import (
 )
 
 // bins are bin/auth and bin/revocation, built once for the whole run.
-var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
+var bins = testkit.NewBinaries(testkit.ServicePackages...)
 
 func TestMain(m *testing.M) {
 	if _, err := bins.Build(); err != nil {
@@ -21,9 +21,7 @@ func TestMain(m *testing.M) {
 		bins.Remove()
 		os.Exit(1)
 	}
-	code := m.Run()
-	bins.Remove()
-	os.Exit(code)
+	os.Exit(bins.Run(m))
 }
 
 // stack is the whole system: embedded NATS, a redis-server, and both

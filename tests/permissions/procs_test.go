@@ -18,11 +18,10 @@ import (
 
 // bins are bin/auth and bin/revocation, built on first use (or taken from
 // EVENTJWT_BIN_DIR, as in tests/integration).
-var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
+var bins = testkit.NewBinaries(testkit.ServicePackages...)
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	bins.Remove()
+	code := bins.Run(m)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -16,13 +16,9 @@ import (
 
 // bins are bin/auth and bin/revocation, built once (or taken from
 // EVENTJWT_BIN_DIR).
-var bins = testkit.NewBinaries("../../services/auth/cmd/auth", "../../services/revocation/cmd/revocation")
+var bins = testkit.NewBinaries(testkit.ServicePackages...)
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	bins.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(bins.Run(m)) }
 
 // TestRun starts what `make run` starts, once with a real redis-server and
 // once with the in-process stand-in, and walks the printed curl lines:
