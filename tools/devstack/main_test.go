@@ -53,19 +53,26 @@ func TestRun(t *testing.T) {
 				}
 			}()
 
-			deadline := time.Now().Add(60 * time.Second)
-			for !strings.Contains(stdout.String(), "Try it") {
+			var early error
+			returned := false
+			if err := testkit.Poll(context.Background(), 60*time.Second, "instructions printed", func() bool {
+				if strings.Contains(stdout.String(), "Try it") {
+					return true
+				}
 				select {
-				case err := <-done:
-					cancel()
-					t.Fatalf("run returned early: %v", err)
+				case early = <-done:
+					returned = true
+					return true
 				default:
+					return false
 				}
-				if time.Now().After(deadline) {
-					cancel()
-					t.Fatalf("no instructions printed within 60s")
-				}
-				time.Sleep(20 * time.Millisecond)
+			}); err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			if returned {
+				cancel()
+				t.Fatalf("run returned early: %v", early)
 			}
 			if mode == "standin" && !strings.Contains(stderr.String(), "STAND-IN") {
 				t.Errorf("the stand-in was not announced loudly")
