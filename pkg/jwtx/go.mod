@@ -3,15 +3,13 @@ module github.com/eventjwt/eventjwt/pkg/jwtx
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
-	github.com/eventjwt/eventjwt/pkg/events v0.0.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
 	github.com/eventjwt/eventjwt/pkg/revocation v0.2.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
-	go.uber.org/goleak v1.3.0
 )
 
 require (
@@ -24,10 +22,10 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
-	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
@@ -39,6 +37,5 @@ require (
 
 replace (
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
-	github.com/eventjwt/eventjwt/pkg/events => ../events
 	github.com/eventjwt/eventjwt/pkg/revocation => ../revocation
 )

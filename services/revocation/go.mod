@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
 	github.com/eventjwt/eventjwt/internal/service v0.0.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
 	github.com/eventjwt/eventjwt/pkg/revocation v0.2.0
 	github.com/google/uuid v1.6.0

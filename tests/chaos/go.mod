@@ -3,7 +3,7 @@ module github.com/eventjwt/eventjwt/tests/chaos
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
 	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
 	github.com/google/uuid v1.6.0

@@ -3,9 +3,10 @@ module github.com/eventjwt/eventjwt/tests/permissions
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.0.0
-	github.com/eventjwt/eventjwt/pkg/events v0.0.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
+	github.com/eventjwt/eventjwt/pkg/events v0.2.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.2.0
+	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache v0.2.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -40,5 +41,6 @@ replace (
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
 	github.com/eventjwt/eventjwt/pkg/jwtx => ../../pkg/jwtx
+	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache => ../../pkg/jwtx/nearcache
 	github.com/eventjwt/eventjwt/pkg/revocation => ../../pkg/revocation
 )
