@@ -104,23 +104,19 @@ func Health(w http.ResponseWriter, _ *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyBody is the /readyz answer: the failure's error and message when
-// a check fails (what clients read before checks were named), and every
-// check by name, "ok" or "unavailable".
+// readyBody is the 200 answer of /readyz: every check by name, "ok".
 type readyBody struct {
-	Error   string            `json:"error,omitempty"`
-	Message string            `json:"message,omitempty"`
-	Status  string            `json:"status"`
-	Checks  map[string]string `json:"checks"`
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
 }
 
 // Ready returns the /readyz handler: every check runs, each within
-// timeout (1s when 0); 200 {"status":"ready","checks":{...}} when all
-// pass, else 503 with Retry-After, {"error":"not_ready","message":
-// "unavailable: NAMES","status":"unavailable","checks":{...}} and one
-// WARN line per failed check on log. With detail, the message also gives
-// each failed check's error ("unavailable: ingest: redis: ..."): for a
-// listener only operators reach.
+// timeout (1s when 0); 200 {"status":"ready","checks":{"nats":"ok",...}}
+// when all pass, else 503 with Retry-After and the error body of every
+// other error, {"error":"not_ready","message":"unavailable: NAMES"}, and
+// one WARN line per failed check on log. With detail, the message also
+// gives each failed check's error ("unavailable: ingest: redis: ..."):
+// for a listener only operators reach.
 func Ready(checks []Check, timeout time.Duration, log *slog.Logger, detail bool) http.HandlerFunc {
 	timeout = orDefault(timeout, time.Second)
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -139,15 +135,13 @@ func Ready(checks []Check, timeout time.Duration, log *slog.Logger, detail bool)
 				} else {
 					failed = append(failed, c.Name)
 				}
-				body.Checks[c.Name] = "unavailable"
 				continue
 			}
 			body.Checks[c.Name] = "ok"
 		}
 		if len(failed) > 0 {
-			body.Error, body.Message, body.Status = "not_ready", "unavailable: "+strings.Join(failed, ", "), "unavailable"
 			w.Header().Set("Retry-After", "1")
-			WriteJSON(w, http.StatusServiceUnavailable, body)
+			WriteError(w, http.StatusServiceUnavailable, "not_ready", "unavailable: "+strings.Join(failed, ", "))
 			return
 		}
 		WriteJSON(w, http.StatusOK, body)

@@ -268,7 +268,8 @@ func TestHealthReady(t *testing.T) {
 	})
 	t.Run("Readyz", func(t *testing.T) {
 		res := s.get("/readyz", "")
-		if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"status":"ready"}` {
+		want := `{"status":"ready","checks":{"database":"ok","nats":"ok","redis":"ok"}}`
+		if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != want {
 			t.Fatalf("%d %s", res.status, res.body)
 		}
 	})

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/service"
+	"github.com/eventjwt/eventjwt/internal/service/natsconn"
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
 
@@ -51,13 +54,18 @@ type Main struct {
 	// listener).
 	Registry *prometheus.Registry
 
-	db       *store.DB
-	nc       *nats.Conn
-	ncClosed chan struct{}
-	annSub   *nats.Subscription
-	rdb      *redis.Client
-	srv      *http.Server
-	ln       net.Listener
+	db     *store.DB
+	nc     *nats.Conn
+	annSub *nats.Subscription
+	// streamOK is set once the REVOCATIONS stream is known to be there
+	// (ensureStream); the "nats" readiness check waits for it.
+	streamOK atomic.Bool
+	// stop ends what Open started in the background (ensureStream).
+	stop   context.CancelFunc
+	bgDone chan struct{}
+	rdb    *redis.Client
+	srv    *http.Server
+	ln     net.Listener
 	// metricsSrv serves /metrics alone on metricsLn (AUTH_METRICS_ADDR).
 	metricsSrv *http.Server
 	metricsLn  net.Listener
@@ -81,19 +89,10 @@ func NewMain(getenv func(string) string, args []string, stderr io.Writer) (*Main
 	return &Main{
 		Config:   cfg,
 		Now:      time.Now,
-		Logger:   newLogger(stderr, cfg),
+		Logger:   service.NewLogger(stderr, "auth", cfg.LogLevel, cfg.LogFormat),
 		Registry: reg,
 		serveErr: make(chan error, 2), // one per server
 	}, nil
-}
-
-func newLogger(w io.Writer, cfg Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if cfg.LogFormat == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	return slog.New(h).With("service", "auth")
 }
 
 // Run runs the auth service until ctx is done, then shuts it down
@@ -155,15 +154,13 @@ func (m *Main) close() error {
 	if m.annSub != nil {
 		_ = m.annSub.Unsubscribe() // gone already if the connection closed
 	}
+	if m.stop != nil {
+		m.stop()
+		<-m.bgDone
+	}
 	if m.nc != nil {
-		if err := m.nc.Drain(); err != nil {
-			m.nc.Close()
-		}
-		select {
-		case <-m.ncClosed:
-		case <-ctx.Done():
-			m.nc.Close()
-			errs = append(errs, errors.New("nats drain: timed out"))
+		if err := natsconn.Drain(m.nc); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if m.rdb != nil {

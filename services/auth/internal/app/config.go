@@ -2,25 +2,22 @@ package app
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/netip"
-	"net/url"
 	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
 )
 
 // ErrUsage wraps every configuration error: the command line or the
 // environment is wrong (exit status 2).
-var ErrUsage = errors.New("usage")
+var ErrUsage = service.ErrUsage
 
 // Config is the auth service's configuration.
 type Config struct {
@@ -59,135 +56,61 @@ type Config struct {
 // outcomes) are for operators, not for whoever reaches the API.
 const DefaultMetricsAddr = "127.0.0.1:9080"
 
-// setting is one environment variable and its matching flag.
-type setting struct {
-	env    string
-	def    string
-	help   string
-	isBool bool
-	apply  func(c *Config, v string) error
-}
-
-// flagName derives the flag from the variable: lower case, '_' -> '-',
-// without the AUTH_ prefix.
-func (s setting) flagName() string {
-	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.env, "AUTH_")), "_", "-")
-}
-
-// settings lists every variable, in the order --help shows them.
-var settings = []setting{
-	{env: "NATS_URL", def: "nats://127.0.0.1:4222", help: "NATS server URL(s), comma-separated", apply: func(c *Config, v string) error {
-		c.NATSURL = v
-		return nonEmpty(v)
-	}},
-	{env: "REDIS_URL", def: "redis://127.0.0.1:6379/0", help: "Redis URL (redis:// or rediss://)", apply: func(c *Config, v string) error {
-		c.RedisURL = v
-		return parseURL(v, "redis", "rediss", "unix")
-	}},
-	{env: "LOG_LEVEL", def: "info", help: "log level: debug, info, warn, error", apply: func(c *Config, v string) error {
-		return c.LogLevel.UnmarshalText([]byte(v))
-	}},
-	{env: "LOG_FORMAT", def: "json", help: "log format: json, text", apply: func(c *Config, v string) error {
-		if v != "json" && v != "text" {
-			return errors.New("want json or text")
-		}
-		c.LogFormat = v
-		return nil
-	}},
-	{env: "AUTH_HTTP_ADDR", def: ":8080", help: "HTTP listen address of the API, /healthz and /readyz", apply: func(c *Config, v string) error {
-		c.HTTPAddr = v
-		return nonEmpty(v)
-	}},
-	{env: "AUTH_METRICS_ADDR", def: DefaultMetricsAddr, help: "listen address of /metrics (Prometheus), apart from the API; keep it on loopback or a private network", apply: func(c *Config, v string) error {
-		c.MetricsAddr = v
-		return nonEmpty(v)
-	}},
-	{env: "AUTH_DB_PATH", def: "auth.db", help: "SQLite database file for users", apply: func(c *Config, v string) error {
-		c.DBPath = v
-		return nonEmpty(v)
-	}},
-	{env: "AUTH_SIGNING_KEY_FILE", def: "", help: "PKCS#8 PEM Ed25519 private key; empty: generate one at start (tokens die with the process)", apply: func(c *Config, v string) error {
-		c.SigningKeyFile = v
-		return nil
-	}},
-	{env: "AUTH_ISSUER", def: "http://localhost:8080", help: "iss of issued tokens", apply: func(c *Config, v string) error {
-		c.Issuer = v
-		return nonEmpty(v)
-	}},
-	{env: "AUTH_AUDIENCE", def: "api", help: "aud of issued tokens", apply: func(c *Config, v string) error {
-		c.Audience = v
-		return nonEmpty(v)
-	}},
-	{env: "AUTH_ACCESS_TOKEN_TTL", def: "15m", help: "access token lifetime", apply: func(c *Config, v string) error {
-		return parseDuration(v, time.Second, &c.AccessTokenTTL)
-	}},
-	{env: "AUTH_ACCEPT_LEGACY_TOKENS", def: "false", isBool: true, help: "accept tokens without jti (revocable only by logout-all-devices)", apply: func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.AcceptLegacyTokens = b
-		return err
-	}},
-	{env: "AUTH_REVOCATION_WAIT", def: "3s", help: "how long logout waits for enforcement before answering 202", apply: func(c *Config, v string) error {
-		return parseDuration(v, time.Millisecond, &c.RevocationWait)
-	}},
-	{env: "AUTH_ARGON2_MEMORY_KIB", def: "65536", help: "argon2id memory per hash, KiB", apply: func(c *Config, v string) error {
-		return parseUint(v, 8, 4<<20, func(n uint64) { c.Argon2MemoryKiB = uint32(n) })
-	}},
-	{env: "AUTH_ARGON2_ITERATIONS", def: "2", help: "argon2id iterations", apply: func(c *Config, v string) error {
-		return parseUint(v, 1, 100, func(n uint64) { c.Argon2Iterations = uint32(n) })
-	}},
-	{env: "AUTH_ARGON2_PARALLELISM", def: "2", help: "argon2id lanes", apply: func(c *Config, v string) error {
-		return parseUint(v, 1, math.MaxUint8, func(n uint64) { c.Argon2Parallelism = uint8(n) })
-	}},
-	{env: "AUTH_LOGIN_RATE_USER", def: "10/15m", help: `failed logins allowed per username per window ("N/duration" or "off"); shared by replicas through Redis`, apply: func(c *Config, v string) error {
-		l, err := ratelimit.ParseLimit(v)
-		c.LoginRateUser = l
-		return err
-	}},
-	{env: "AUTH_LOGIN_RATE_IP", def: "30/1m", help: `login and register attempts allowed per client address per window ("N/duration" or "off"); IPv6 counts per /64`, apply: func(c *Config, v string) error {
-		l, err := ratelimit.ParseLimit(v)
-		c.LoginRateIP = l
-		return err
-	}},
-	{env: "AUTH_TRUSTED_PROXIES", def: "", help: "comma-separated proxy IPs or CIDRs whose X-Forwarded-For names the client; empty: the peer address is the client", apply: func(c *Config, v string) error {
-		p, err := httpapi.ParseTrustedProxies(v)
-		c.TrustedProxies = p
-		return err
-	}},
-	{env: "AUTH_RETIRED_KEYS", def: "", help: "earlier signing keys, comma-separated PATH@RFC3339 (PKCS#8 PEM file and when it stopped signing): published in the JWKS and accepted until that time + token TTL + leeway", apply: func(c *Config, v string) error {
-		k, err := parseRetiredKeys(v)
-		c.RetiredKeys = k
-		return err
-	}},
-	{env: "AUTH_STREAM_MAX_AGE", def: "168h", help: "retention of the REVOCATIONS stream when this service creates it; must exceed the token TTL", apply: func(c *Config, v string) error {
-		return parseDuration(v, time.Second, &c.StreamMaxAge)
-	}},
-	{env: "NATS_INBOX_PREFIX", def: "_INBOX", help: "prefix of NATS reply subjects; give each service its own (e.g. _INBOX_auth) when NATS permissions restrict subscriptions", apply: func(c *Config, v string) error {
-		c.InboxPrefix = v
-		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, " \t\r\n*>") || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") || strings.Contains(v, "..") {
-			return errors.New(`want dot-separated subject tokens without whitespace, "*" or ">"`)
-		}
-		return nil
-	}},
-	{env: "AUTH_MANAGE_STREAM", def: "true", isBool: true, help: "create the REVOCATIONS stream if missing; false: only look it up (an administrator manages it, see deploy/nats)", apply: func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.ManageStream = b
-		return err
-	}},
-}
-
-// flagValue is a string flag that remembers being set; bool settings
-// accept a bare -flag.
-type flagValue struct {
-	val    string
-	set    bool
-	isBool bool
-}
-
-func (f *flagValue) String() string   { return f.val }
-func (f *flagValue) IsBoolFlag() bool { return f.isBool }
-func (f *flagValue) Set(v string) error {
-	f.val, f.set = v, true
-	return nil
+// settings declares every variable of c, in the order --help shows them:
+// the shared ones from internal/service, then the service's own.
+func settings(c *Config) service.Settings {
+	return service.Settings{
+		Name:         "auth",
+		About:        "The auth service: users, tokens, logout.",
+		TrimPrefixes: []string{"AUTH_"},
+		List: []service.Setting{
+			service.NATSURLSetting(&c.NATSURL),
+			service.RedisURLSetting(&c.RedisURL, ""),
+			service.LogLevelSetting(&c.LogLevel),
+			service.LogFormatSetting(&c.LogFormat),
+			{Env: "AUTH_HTTP_ADDR", Default: ":8080", Help: "HTTP listen address of the API, /healthz and /readyz", Apply: service.String(&c.HTTPAddr, true)},
+			{Env: "AUTH_METRICS_ADDR", Default: DefaultMetricsAddr, Help: "listen address of /metrics (Prometheus), apart from the API; keep it on loopback or a private network", Apply: service.String(&c.MetricsAddr, true)},
+			{Env: "AUTH_DB_PATH", Default: "auth.db", Help: "SQLite database file for users", Apply: service.String(&c.DBPath, true)},
+			{Env: "AUTH_SIGNING_KEY_FILE", Help: "PKCS#8 PEM Ed25519 private key; empty: generate one at start (tokens die with the process)", Apply: service.String(&c.SigningKeyFile, false)},
+			{Env: "AUTH_ISSUER", Default: "http://localhost:8080", Help: "iss of issued tokens", Apply: service.String(&c.Issuer, true)},
+			{Env: "AUTH_AUDIENCE", Default: "api", Help: "aud of issued tokens", Apply: service.String(&c.Audience, true)},
+			{Env: "AUTH_ACCESS_TOKEN_TTL", Default: "15m", Help: "access token lifetime", Apply: service.Duration(&c.AccessTokenTTL, time.Second)},
+			{Env: "AUTH_ACCEPT_LEGACY_TOKENS", Default: "false", Bool: true, Help: "accept tokens without jti (revocable only by logout-all-devices)", Apply: service.Bool(&c.AcceptLegacyTokens)},
+			{Env: "AUTH_REVOCATION_WAIT", Default: "3s", Help: "how long logout waits for enforcement before answering 202", Apply: service.Duration(&c.RevocationWait, time.Millisecond)},
+			{Env: "AUTH_ARGON2_MEMORY_KIB", Default: "65536", Help: "argon2id memory per hash, KiB", Apply: func(v string) error {
+				return parseUint(v, 8, 4<<20, func(n uint64) { c.Argon2MemoryKiB = uint32(n) })
+			}},
+			{Env: "AUTH_ARGON2_ITERATIONS", Default: "2", Help: "argon2id iterations", Apply: func(v string) error {
+				return parseUint(v, 1, 100, func(n uint64) { c.Argon2Iterations = uint32(n) })
+			}},
+			{Env: "AUTH_ARGON2_PARALLELISM", Default: "2", Help: "argon2id lanes", Apply: func(v string) error {
+				return parseUint(v, 1, math.MaxUint8, func(n uint64) { c.Argon2Parallelism = uint8(n) })
+			}},
+			{Env: "AUTH_LOGIN_RATE_USER", Default: "10/15m", Help: `failed logins allowed per username per window ("N/duration" or "off"); shared by replicas through Redis`, Apply: func(v string) error {
+				l, err := ratelimit.ParseLimit(v)
+				c.LoginRateUser = l
+				return err
+			}},
+			{Env: "AUTH_LOGIN_RATE_IP", Default: "30/1m", Help: `login and register attempts allowed per client address per window ("N/duration" or "off"); IPv6 counts per /64`, Apply: func(v string) error {
+				l, err := ratelimit.ParseLimit(v)
+				c.LoginRateIP = l
+				return err
+			}},
+			{Env: "AUTH_TRUSTED_PROXIES", Help: "comma-separated proxy IPs or CIDRs whose X-Forwarded-For names the client; empty: the peer address is the client", Apply: func(v string) error {
+				p, err := httpapi.ParseTrustedProxies(v)
+				c.TrustedProxies = p
+				return err
+			}},
+			{Env: "AUTH_RETIRED_KEYS", Help: "earlier signing keys, comma-separated PATH@RFC3339 (PKCS#8 PEM file and when it stopped signing): published in the JWKS and accepted until that time + token TTL + leeway", Apply: func(v string) error {
+				k, err := parseRetiredKeys(v)
+				c.RetiredKeys = k
+				return err
+			}},
+			{Env: "AUTH_STREAM_MAX_AGE", Default: "168h", Help: "retention of the REVOCATIONS stream when this service creates it; must exceed the token TTL", Apply: service.Duration(&c.StreamMaxAge, time.Second)},
+			service.InboxPrefixSetting(&c.InboxPrefix, "auth"),
+			{Env: "AUTH_MANAGE_STREAM", Default: "true", Bool: true, Help: "create the REVOCATIONS stream if missing; false: only look it up (an administrator manages it, see deploy/nats)", Apply: service.Bool(&c.ManageStream)},
+		},
+	}
 }
 
 // ParseConfig reads the configuration from args (flags) and getenv; flags
@@ -195,35 +118,9 @@ func (f *flagValue) Set(v string) error {
 // ErrUsage and name the variable; -h/--help returns flag.ErrHelp after
 // writing the usage to out.
 func ParseConfig(getenv func(string) string, args []string, out io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("auth", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	values := make([]*flagValue, len(settings))
-	for i, s := range settings {
-		values[i] = &flagValue{isBool: s.isBool}
-		fs.Var(values[i], s.flagName(), s.help)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			Usage(out)
-			return Config{}, err
-		}
-		return Config{}, fmt.Errorf("%w: %w (see --help)", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("%w: unexpected argument %q (see --help)", ErrUsage, fs.Arg(0))
-	}
 	var c Config
-	for i, s := range settings {
-		v, from := s.def, "default"
-		if e := getenv(s.env); e != "" {
-			v, from = e, s.env
-		}
-		if values[i].set {
-			v, from = values[i].val, "-"+s.flagName()
-		}
-		if err := s.apply(&c, v); err != nil {
-			return Config{}, fmt.Errorf("%w: invalid %s %q (from %s): %w", ErrUsage, s.env, v, from, err)
-		}
+	if err := settings(&c).Parse(getenv, args, out); err != nil {
+		return Config{}, err
 	}
 	if c.StreamMaxAge <= c.AccessTokenTTL {
 		return Config{}, fmt.Errorf("%w: AUTH_STREAM_MAX_AGE (%s) must exceed AUTH_ACCESS_TOKEN_TTL (%s)", ErrUsage, c.StreamMaxAge, c.AccessTokenTTL)
@@ -235,53 +132,7 @@ func ParseConfig(getenv func(string) string, args []string, out io.Writer) (Conf
 }
 
 // Usage writes the --help text: every flag with its variable and default.
-func Usage(out io.Writer) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprint(tw, "Usage: auth [flags]\n\n",
-		"The auth service: users, tokens, logout. Each flag has a matching environment\n",
-		"variable; flags win over the environment.\n\n",
-		"  FLAG\tENV\tDEFAULT\tDESCRIPTION\n")
-	for _, s := range settings {
-		def := s.def
-		if def == "" {
-			def = `""`
-		}
-		_, _ = fmt.Fprintf(tw, "  -%s\t%s\t%s\t%s\n", s.flagName(), s.env, def, s.help)
-	}
-	_ = tw.Flush()
-}
-
-func nonEmpty(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return errors.New("must not be empty")
-	}
-	return nil
-}
-
-func parseURL(v string, schemes ...string) error {
-	u, err := url.Parse(v)
-	if err != nil {
-		return err
-	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return nil
-		}
-	}
-	return fmt.Errorf("scheme must be one of %s", strings.Join(schemes, ", "))
-}
-
-func parseDuration(v string, least time.Duration, dst *time.Duration) error {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return err
-	}
-	if d < least {
-		return fmt.Errorf("must be at least %s", least)
-	}
-	*dst = d
-	return nil
-}
+func Usage(out io.Writer) { settings(&Config{}).Usage(out) }
 
 func parseUint(v string, lo, hi uint64, set func(uint64)) error {
 	n, err := strconv.ParseUint(v, 10, 64)

@@ -149,15 +149,16 @@ func TestUsage(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	for _, s := range settings {
+	all := settings(&Config{})
+	for _, s := range all.List {
 		line := ""
 		for l := range strings.Lines(out.String()) {
-			if strings.Contains(l, "-"+s.flagName()+" ") {
+			if strings.Contains(l, "-"+all.FlagName(s)+" ") {
 				line = l
 			}
 		}
-		if line == "" || !strings.Contains(line, s.env) || (s.def != "" && !strings.Contains(line, s.def)) {
-			t.Errorf("--help has no line with -%s, %s and its default %q:\n%s", s.flagName(), s.env, s.def, out.String())
+		if line == "" || !strings.Contains(line, s.Env) || (s.Default != "" && !strings.Contains(line, s.Default)) {
+			t.Errorf("--help has no line with -%s, %s and its default %q:\n%s", all.FlagName(s), s.Env, s.Default, out.String())
 		}
 	}
 }

@@ -3,15 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"log"
 	"log/slog"
 )
-
-// slogErrorLog routes net/http's internal errors (TLS handshakes, bad
-// requests it answers itself) to the structured logger at WARN.
-func slogErrorLog(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
-}
 
 // RedisLogger adapts a *slog.Logger to go-redis's process-wide logger
 // (redis.SetLogger), at DEBUG: its pool reports every failed dial during a

@@ -13,11 +13,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventjwt/eventjwt/internal/service"
+	"github.com/eventjwt/eventjwt/internal/service/natsconn"
 	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/account"
@@ -136,46 +137,97 @@ func (m *Main) signingKey() (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
-// connectNATS connects (reconnecting forever, without buffering publishes
-// while disconnected so that logout answers 503 at once) and makes sure the
-// REVOCATIONS stream exists.
+// connectNATS connects with the chassis's start-up policy (natsconn: a
+// server down at start is retried with backoff in the background,
+// reconnecting forever), without buffering publishes while disconnected
+// so that logout answers 503 at once, and makes sure the REVOCATIONS
+// stream exists. When NATS answers at once, the stream is ensured before
+// Open returns, and a stream this service cannot use fails Open as
+// before; when it does not, the stream is ensured in the background
+// (ensureStream), and until then /readyz says nats is unavailable and
+// logout answers 503 (retrying is safe).
 func (m *Main) connectNATS(ctx context.Context) (jetstream.JetStream, error) {
-	log := m.Logger.With("component", "nats")
-	m.ncClosed = make(chan struct{})
-	nc, err := nats.Connect(m.Config.NATSURL,
-		nats.Name("auth"),
-		nats.CustomInboxPrefix(m.Config.InboxPrefix),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected", "url", c.ConnectedUrlRedacted()) }),
-		nats.ClosedHandler(func(*nats.Conn) { close(m.ncClosed) }),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("async error", "err", err) }),
-	)
+	nc, err := natsconn.Connect(natsconn.Config{
+		URL: m.Config.NATSURL, Name: "auth", InboxPrefix: m.Config.InboxPrefix,
+		Logger: m.Logger, NoReconnectBuffer: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS_URL: %w", err)
+		return nil, fmt.Errorf("NATS_URL: %w", err)
 	}
 	m.nc = nc
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	ensure := events.EnsureStream
-	if !m.Config.ManageStream {
-		ensure = events.CheckStream // an administrator manages it
+	if nc.IsConnected() {
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		defer cancel()
+		if _, err := m.ensure()(sctx, js, m.streamConfig()); err != nil {
+			return nil, err
+		}
+		m.streamOK.Store(true)
+		return js, nil
 	}
-	if _, err := ensure(sctx, js, events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}); err != nil {
-		return nil, err
-	}
+	m.Logger.Warn("NATS is not reachable yet; retrying in the background, not ready meanwhile",
+		"nats_url", service.RedactURLs(m.Config.NATSURL))
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop, m.bgDone = stop, make(chan struct{})
+	go func() {
+		defer close(m.bgDone)
+		m.ensureStream(bg, js)
+	}()
 	return js, nil
 }
 
+// ensure is EnsureStream, or CheckStream when an administrator manages
+// the stream (AUTH_MANAGE_STREAM=false).
+func (m *Main) ensure() func(context.Context, jetstream.JetStream, events.StreamConfig) (jetstream.Stream, error) {
+	if !m.Config.ManageStream {
+		return events.CheckStream
+	}
+	return events.EnsureStream
+}
+
+func (m *Main) streamConfig() events.StreamConfig {
+	return events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}
+}
+
+// ensureStream creates (AUTH_MANAGE_STREAM) or checks the REVOCATIONS
+// stream, retrying with backoff until it succeeds or ctx ends (Close).
+// A stream that exists but cannot serve this service (retention shorter
+// than the tokens) is logged at error level and retried: readiness stays
+// false, so the operator sees it.
+func (m *Main) ensureStream(ctx context.Context, js jetstream.JetStream) {
+	ensure, cfg := m.ensure(), m.streamConfig()
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		_, err := ensure(sctx, js, cfg)
+		cancel()
+		if err == nil {
+			m.streamOK.Store(true)
+			m.Logger.Info("revocation stream ready", "stream", events.StreamName)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.Logger.Warn("revocation stream not ready; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// natsReady is the "nats" readiness check: connected, and the stream
+// known to be there.
 func (m *Main) natsReady(context.Context) error {
-	if st := m.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("nats connection is %s", st)
+	if err := natsconn.Ready(m.nc); err != nil {
+		return err
+	}
+	if !m.streamOK.Load() {
+		return errors.New("the REVOCATIONS stream is not ready yet")
 	}
 	return nil
 }
@@ -232,9 +284,8 @@ func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Du
 		return fmt.Errorf("listen on AUTH_METRICS_ADDR %s: %w", m.Config.MetricsAddr, err)
 	}
 	m.metricsLn = mln
-	errorLog := slogErrorLog(m.Logger)
-	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, errorLog)
-	m.metricsSrv = newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, errorLog)
+	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, m.Logger)
+	m.metricsSrv = newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, m.Logger)
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "metrics_addr", mln.Addr().String())
 	m.goServe("http server", m.srv, ln)
 	m.goServe("metrics server", m.metricsSrv, mln)

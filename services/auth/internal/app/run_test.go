@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,17 +95,6 @@ func TestRunErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("ErrNATSUnreachable", func(t *testing.T) {
-		env := map[string]string{
-			"NATS_URL": "nats://" + testkit.FreeAddr(t), "AUTH_HTTP_ADDR": "127.0.0.1:0",
-			"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
-			"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
-		}
-		err := app.Run(context.Background(), func(k string) string { return env[k] }, nil, &testkit.Buffer{})
-		if err == nil || !strings.Contains(err.Error(), "NATS_URL") {
-			t.Fatalf("err = %v, want a NATS_URL connection error", err)
-		}
-	})
 	t.Run("ErrBadSigningKey", func(t *testing.T) {
 		nt := testkit.StartNATS(t)
 		env := map[string]string{
@@ -115,4 +106,57 @@ func TestRunErrors(t *testing.T) {
 			t.Fatalf("err = %v, want an AUTH_SIGNING_KEY_FILE error", err)
 		}
 	})
+}
+
+// TestRunNATSDownAtStart: auth starts while NATS is down (as revocation
+// does), answers /readyz 503 naming nats meanwhile, and becomes ready once
+// NATS comes up, with the stream created in the background.
+func TestRunNATSDownAtStart(t *testing.T) {
+	rd := testkit.StartRedis(t)
+	natsAddr, addr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	_, portStr, _ := net.SplitHostPort(natsAddr)
+	port, _ := strconv.Atoi(portStr)
+	env := map[string]string{
+		"NATS_URL": "nats://" + natsAddr, "REDIS_URL": rd.URL, "AUTH_HTTP_ADDR": addr, "AUTH_METRICS_ADDR": "127.0.0.1:0",
+		"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),
+		"AUTH_ARGON2_MEMORY_KIB": "64", "AUTH_ARGON2_ITERATIONS": "1", "AUTH_ARGON2_PARALLELISM": "1",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, func(k string) string { return env[k] }, nil, &testkit.Buffer{}) }()
+	hc := &http.Client{Timeout: time.Second}
+	defer hc.CloseIdleConnections()
+	readyz := func() (int, string) {
+		res, err := hc.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0, ""
+		}
+		defer func() { _ = res.Body.Close() }()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	testkit.Eventually(t, 20*time.Second, "/readyz answers 503 naming nats while NATS is down", func() bool {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `"message":"unavailable: nats"`)
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned while NATS was down: %v", err)
+	default:
+	}
+	testkit.StartNATS(t, testkit.NATSPort(port))
+	testkit.Eventually(t, 20*time.Second, "/readyz answers 200 once NATS is up", func() bool {
+		code, _ := readyz()
+		return code == http.StatusOK
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after a clean stop", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
 }

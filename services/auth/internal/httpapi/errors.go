@@ -2,13 +2,13 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 )
@@ -67,12 +67,6 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is the JSON body of every error.
-type errorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
 // writeError answers r with err: the one place where errors become HTTP.
 // Token errors from jwtx are answered as jwtx.WriteError does for every
 // service; a server-side failure is logged here and answered 500 or 503
@@ -111,15 +105,11 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
-	writeJSON(w, status, errorBody{Error: apiErr.Code, Message: apiErr.Message})
+	service.WriteError(w, status, apiErr.Code, apiErr.Message)
 }
 
+// errorBody is the JSON body of every error.
+type errorBody = service.ErrorBody
+
 // writeJSON writes v as a JSON answer that no cache keeps.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { service.WriteJSON(w, status, v) }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/auth/internal/account"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
@@ -38,10 +39,7 @@ type Accounts interface {
 }
 
 // Check is one readiness condition: Fn returns nil when Name is usable.
-type Check struct {
-	Name string
-	Fn   func(ctx context.Context) error
-}
+type Check = service.Check
 
 // Config holds the Server's dependencies. Every field is required except
 // Ready, Now, Logger and the rate limits.
@@ -85,6 +83,8 @@ type Server struct {
 	logger    *slog.Logger
 	metrics   *metrics
 	handler   http.Handler
+	// readyHandler answers /readyz (service.Ready over ready).
+	readyHandler http.HandlerFunc
 
 	limiter        Limiter
 	limitUser      ratelimit.Limit
@@ -115,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	s.readyHandler = service.Ready(s.ready, s.readyTO, s.logger, false)
 	s.handler = s.routes()
 	return s, nil
 }

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"net"
@@ -28,12 +27,8 @@ func TestReadiness(t *testing.T) {
 	if got := jsonBody(t, body); got["error"] != "not_ready" || got["message"] == "" {
 		t.Fatalf("/readyz body = %s", body)
 	}
-	var named struct {
-		Status string            `json:"status"`
-		Checks map[string]string `json:"checks"`
-	}
-	if err := json.Unmarshal(body, &named); err != nil || named.Status != "unavailable" || named.Checks["ingest"] != "unavailable" || named.Checks["nats"] != "ok" {
-		t.Fatalf("/readyz named checks = %s (%v)", body, err)
+	if msg := jsonBody(t, body)["message"]; !strings.HasPrefix(msg, "unavailable: ingest: ") {
+		t.Fatalf("/readyz message %q does not name the ingest check and its reason", msg)
 	}
 	if ct := hdr.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
@@ -51,7 +46,7 @@ func TestReadiness(t *testing.T) {
 			return code == want && strings.Contains(string(body), contains)
 		})
 	}
-	waitReady(http.StatusOK, "")
+	waitReady(http.StatusOK, `"checks":{"ingest":"ok","nats":"ok"}`)
 	e.rd.Pause(t)
 	waitReady(http.StatusServiceUnavailable, "redis")
 	e.rd.Resume(t)
