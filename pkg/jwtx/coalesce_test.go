@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/internal/testkit/procs"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -23,7 +23,7 @@ import (
 const patientURL = "?dial_timeout=20s&read_timeout=20s&write_timeout=20s&pool_timeout=20s"
 
 // patientClient returns a client on srv with patientURL's timeouts.
-func patientClient(t *testing.T, srv *testkit.Redis) *redis.Client {
+func patientClient(t *testing.T, srv *procs.Redis) *redis.Client {
 	t.Helper()
 	opts, err := jwtx.RedisOptions(srv.URL + patientURL)
 	if err != nil {
@@ -38,7 +38,7 @@ func patientClient(t *testing.T, srv *testkit.Redis) *redis.Client {
 // and inFlight round trips in flight.
 func waitStats(t *testing.T, s *jwtx.RedisStore, queued, inFlight int) {
 	t.Helper()
-	testkit.Eventually(t, 10*time.Second, "coalescer reaches the expected queue", func() bool {
+	procs.Eventually(t, 10*time.Second, "coalescer reaches the expected queue", func() bool {
 		q, f := jwtx.CoalescerStats(s)
 		return q == queued && f == inFlight
 	})
@@ -192,7 +192,7 @@ func TestCoalescedStore_ValidateConcurrent(t *testing.T) {
 // MaxInFlight round trips are in flight, and after Resume every check is
 // answered with exactly one MGET, client- and server-side.
 func TestCoalescedStore_OneCommandPerValidationAndBounds(t *testing.T) {
-	srv := testkit.StartRedis(t)
+	srv := procs.StartRedis(t)
 	admin := srv.Client(t)
 	rdb := patientClient(t, srv)
 	counter := &countingHook{calls: map[string]int64{}}
@@ -258,7 +258,7 @@ func TestCoalescedStore_OneCommandPerValidationAndBounds(t *testing.T) {
 // queued behind a hung round trip returns at once; the callers around it
 // still get their own results.
 func TestCoalescedStore_AbandonedCallers(t *testing.T) {
-	srv := testkit.StartRedis(t)
+	srv := procs.StartRedis(t)
 	f := &redisFixture{srv: srv, rdb: patientClient(t, srv), admin: srv.Client(t)}
 	users := seedUsers(t, f, 4) // blacklisted, raised version, clean, corrupt
 	store := jwtx.NewRedisStore(f.rdb)
@@ -333,14 +333,14 @@ func TestCoalescedStore_AbandonedCallers(t *testing.T) {
 func TestCoalescedStore_RedisErrorsFailClosed(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		user  bool                             // connect as a user without MGET
-		fault func(*testing.T, *testkit.Redis) // nil: Resume, MGET fails
+		user  bool                           // connect as a user without MGET
+		fault func(*testing.T, *procs.Redis) // nil: Resume, MGET fails
 	}{
 		{name: "ErrReplyNoPerm", user: true},
-		{name: "ErrServerKilled", fault: func(t *testing.T, srv *testkit.Redis) { srv.Kill(t) }},
+		{name: "ErrServerKilled", fault: func(t *testing.T, srv *procs.Redis) { srv.Kill(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := testkit.StartRedis(t)
+			srv := procs.StartRedis(t)
 			admin := srv.Client(t)
 			ctx := context.Background()
 			if err := admin.Set(ctx, jwtx.KeyCheckpoint, "1", 0).Err(); err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/internal/testkit/procs"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -17,7 +17,7 @@ import (
 // part of Validate that RevocationTimeout bounds.
 type timedStore struct {
 	jwtx.RevocationStore
-	lat *testkit.Latencies
+	lat *procs.Latencies
 }
 
 func (s timedStore) RevocationState(ctx context.Context, jti, userID string) (jwtx.RevocationState, error) {
@@ -49,7 +49,7 @@ func TestRedisStore_FailClosedHung(t *testing.T) {
 			f := startRedis(t)
 			f.set(t, jwtx.KeyCheckpoint, "1")
 			k := fixedKit(t)
-			var check, full testkit.Latencies
+			var check, full procs.Latencies
 			cfg := k.Config(timedStore{jwtx.NewRedisStoreWithOptions(f.rdb, tc.opts), &check})
 			cfg.RevocationTimeout = budget
 			v := mustValidator(t, cfg)

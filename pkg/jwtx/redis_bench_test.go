@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/internal/testkit/procs"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/pkg/jwtx/jwtxtest"
 )
@@ -24,7 +24,7 @@ import (
 // and every MGET reads different keys. The baseline, in the same run, is
 // golang-jwt's ParseWithClaims (same checks, see baseline) plus a raw
 // go-redis MGET of the same three keys on a client built from the same
-// RedisOptions against the same redis-server (testkit.StartRedis).
+// RedisOptions against the same redis-server (procs.StartRedis).
 
 const (
 	benchPoolSize   = 1024
@@ -43,9 +43,9 @@ func tokenPool(b *testing.B, k *jwtxtest.Kit, n int) []string {
 
 // benchRedis starts a redis-server holding a checkpoint and returns it with
 // the client options RedisOptions builds for it.
-func benchRedis(b *testing.B) (*testkit.Redis, *redis.Options) {
+func benchRedis(b *testing.B) (*procs.Redis, *redis.Options) {
 	b.Helper()
-	srv := testkit.StartRedis(b)
+	srv := procs.StartRedis(b)
 	opts, err := jwtx.RedisOptions(srv.URL)
 	if err != nil {
 		b.Fatal(err)
@@ -184,7 +184,7 @@ func jwtxValidateCache(b *testing.B, k *jwtxtest.Kit, store jwtx.RevocationStore
 // runSerial runs validate from one goroutine and reports p50/p99/max.
 func runSerial(b *testing.B, toks []string, validate validateFunc) {
 	ctx := context.Background()
-	var lat testkit.Latencies
+	var lat procs.Latencies
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -215,7 +215,7 @@ func runGoroutines(n int) func(*testing.B, []string, validateFunc) {
 
 func runParallelN(b *testing.B, n int, toks []string, validate validateFunc) {
 	ctx := context.Background()
-	var lat testkit.Latencies
+	var lat procs.Latencies
 	var next atomic.Uint64
 	b.ReportAllocs()
 	b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
@@ -381,7 +381,7 @@ func BenchmarkFailClosedHung(b *testing.B) {
 			cfg := k.Config(store)
 			cfg.RevocationTimeout = jwtx.DefaultRevocationTimeout
 			v := mustValidator(b, cfg)
-			testkit.Eventually(b, 5*time.Second, "validation works before the pause", func() bool {
+			procs.Eventually(b, 5*time.Second, "validation works before the pause", func() bool {
 				_, err := v.Validate(context.Background(), toks[0])
 				return err == nil
 			})

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/internal/testkit/procs"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/pkg/jwtx/jwtxtest"
 )
@@ -23,14 +23,14 @@ import (
 // redisFixture is a real redis-server, a client configured by RedisOptions
 // and an admin client for setting keys and reading stats.
 type redisFixture struct {
-	srv   *testkit.Redis
+	srv   *procs.Redis
 	rdb   *redis.Client
 	admin *redis.Client
 }
 
 func startRedis(t *testing.T) *redisFixture {
 	t.Helper()
-	srv := testkit.StartRedis(t)
+	srv := procs.StartRedis(t)
 	opts, err := jwtx.RedisOptions(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestRedisStore_Validate(t *testing.T) {
 	}
 	// Redis restarted empty (no persistence): the checkpoint is gone.
 	f.srv.Restart(t)
-	testkit.Eventually(t, 5*time.Second, "validator reconnects and fails closed", func() bool {
+	procs.Eventually(t, 5*time.Second, "validator reconnects and fails closed", func() bool {
 		_, err := v.Validate(ctx, tok)
 		return errors.Is(err, jwtx.ErrRevocationUnavailable) && !errors.Is(err, redis.ErrClosed) && strings.Contains(err.Error(), "checkpoint")
 	})
@@ -302,7 +302,7 @@ func TestRedisStore_Paused(t *testing.T) {
 		}
 	}
 	f.srv.Resume(t)
-	testkit.Eventually(t, 5*time.Second, "validation recovers after Resume", func() bool {
+	procs.Eventually(t, 5*time.Second, "validation recovers after Resume", func() bool {
 		_, err := v.Validate(ctx, tok)
 		return err == nil
 	})
@@ -339,7 +339,7 @@ var _ jwtx.RevocationStore = (*jwtxtest.MemoryStore)(nil)
 // budget and the pool stays bounded, however many requests pile up or
 // connections are discarded.
 func TestRedisStore_PausedPoolBounded(t *testing.T) {
-	srv := testkit.StartRedis(t)
+	srv := procs.StartRedis(t)
 	opts, err := jwtx.RedisOptions(srv.URL + "?pool_size=4")
 	if err != nil {
 		t.Fatal(err)

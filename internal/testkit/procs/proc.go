@@ -1,4 +1,4 @@
-package testkit
+package procs
 
 import (
 	"errors"
@@ -25,7 +25,7 @@ var ErrStopTimeout = errors.New("testkit: process did not exit after SIGTERM")
 // it as it is; tests use StartProc, which stops it and shows its output
 // when the test fails. Set the exported fields before the first Start.
 //
-//	p := &testkit.Proc{Name: "auth", Path: bin, Env: env}
+//	p := &procs.Proc{Name: "auth", Path: bin, Env: env}
 //	err := p.Start()
 type Proc struct {
 	Name string   // for messages and the output's start lines

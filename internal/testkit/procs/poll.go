@@ -1,4 +1,4 @@
-package testkit
+package procs
 
 import (
 	"context"
