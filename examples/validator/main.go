@@ -7,27 +7,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
 	"github.com/eventjwt/eventjwt/internal/service"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Args[1:])
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, service.ErrUsage):
-		fmt.Fprintln(os.Stderr, "validator:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "validator:", err)
-		os.Exit(1)
-	}
+	service.Main("validator", func(ctx context.Context, getenv func(string) string, args []string, _ io.Writer) error {
+		return run(ctx, getenv, args)
+	})
 }

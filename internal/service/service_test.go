@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -154,5 +155,15 @@ func TestNewHTTPServer(t *testing.T) {
 	if srv.ReadHeaderTimeout != service.DefaultReadHeaderTimeout || srv.ReadTimeout != service.DefaultReadTimeout ||
 		srv.WriteTimeout != time.Minute || srv.IdleTimeout != service.DefaultIdleTimeout || srv.MaxHeaderBytes != service.DefaultMaxHeaderBytes || srv.ErrorLog == nil {
 		t.Fatalf("%+v", srv)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for err, want := range map[error]int{
+		nil: 0, flag.ErrHelp: 0, fmt.Errorf("%w: bad", service.ErrUsage): 2, errors.New("nats: down"): 1,
+	} {
+		if got := service.ExitCode(err); got != want {
+			t.Errorf("ExitCode(%v) = %d, want %d", err, got, want)
+		}
 	}
 }

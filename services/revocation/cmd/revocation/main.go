@@ -5,27 +5,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
+	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/app"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := app.Run(ctx, os.Getenv, os.Args[1:], os.Stderr)
-	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, app.ErrUsage):
-		fmt.Fprintln(os.Stderr, "revocation:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "revocation:", err)
-		os.Exit(1)
-	}
+	service.Main("revocation", func(ctx context.Context, getenv func(string) string, args []string, stderr io.Writer) error {
+		return app.Run(ctx, getenv, args, stderr)
+	})
 }
