@@ -223,7 +223,7 @@ func (r *Redis) launch(ctx context.Context) error {
 	})
 	switch {
 	case exited:
-		err = fmt.Errorf("%w: %v\n%s", errRedisExited, r.Proc.Err(), r.Proc.Output())
+		err = fmt.Errorf("%w: %w\n%s", errRedisExited, r.Proc.Err(), r.Proc.Output())
 	case err != nil:
 		err = fmt.Errorf("%w: %w\n%s", err, pingErr, r.Proc.Output())
 	}
