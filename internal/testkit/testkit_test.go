@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
@@ -133,5 +136,35 @@ func TestRedisOptions(t *testing.T) {
 	defer anon.Close()
 	if err := anon.Ping(ctx).Err(); err == nil {
 		t.Fatal("the default user answered: ACL file not used")
+	}
+}
+
+func TestNATSOptions(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte("listen: 127.0.0.1:4222\njetstream {}\nauthorization { user: a, password: b }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nt := testkit.StartNATS(t, testkit.NATSConfigFile(conf), testkit.NATSEdit(func(o *server.Options) { o.MaxPayload = 4096 }))
+	if strings.HasSuffix(nt.URL, ":4222") {
+		t.Fatalf("URL %s: the config file's port was kept, want a random one", nt.URL)
+	}
+	if nc, err := nats.Connect(nt.URL, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("connected without the config file's credentials")
+	}
+	nc, err := nats.Connect(nt.URL, nats.UserInfo("a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if nc.MaxPayload() != 4096 {
+		t.Fatalf("MaxPayload = %d, want 4096 (NATSEdit)", nc.MaxPayload())
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.AccountInfo(t.Context()); err != nil {
+		t.Fatalf("JetStream from the config file: %v", err)
 	}
 }
