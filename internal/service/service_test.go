@@ -167,3 +167,44 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestServers(t *testing.T) {
+	api := service.NewHTTPServer(http.HandlerFunc(service.Health), service.HTTPLimits{}, nil)
+	metrics := service.NewHTTPServer(http.NotFoundHandler(), service.HTTPLimits{}, nil)
+	srv, err := service.Listen(t.Context(),
+		service.Listener{Env: "T_HTTP_ADDR", Addr: "127.0.0.1:0", Server: api},
+		service.Listener{Env: "T_METRICS_ADDR", Addr: "127.0.0.1:0", Server: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := srv.Serve()
+	res, err := http.Get("http://" + srv.Addr(0) + "/healthz")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %v %v", res, err)
+	}
+	_ = res.Body.Close()
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + srv.Addr(1) + "/"); err == nil {
+		t.Fatal("the metrics listener still answers after Shutdown")
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("a server reported %v after a graceful Shutdown", err)
+	default:
+	}
+	t.Run("ErrAddressInUse", func(t *testing.T) {
+		first, err := service.Listen(t.Context(), service.Listener{Env: "A", Addr: "127.0.0.1:0", Server: &http.Server{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = first.Shutdown(t.Context()) }()
+		_, err = service.Listen(t.Context(),
+			service.Listener{Env: "B", Addr: "127.0.0.1:0", Server: &http.Server{}},
+			service.Listener{Env: "C_HTTP_ADDR", Addr: first.Addr(0), Server: &http.Server{}})
+		if err == nil || !strings.Contains(err.Error(), "C_HTTP_ADDR") {
+			t.Fatalf("err = %v, want one naming C_HTTP_ADDR", err)
+		}
+	})
+}

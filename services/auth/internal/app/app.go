@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,12 +62,10 @@ type Main struct {
 	stop   context.CancelFunc
 	bgDone chan struct{}
 	rdb    *redis.Client
-	srv    *http.Server
-	ln     net.Listener
-	// metricsSrv serves /metrics alone on metricsLn (AUTH_METRICS_ADDR).
-	metricsSrv *http.Server
-	metricsLn  net.Listener
-	serveErr   chan error
+	// servers are AUTH_HTTP_ADDR (the API; index 0) and AUTH_METRICS_ADDR
+	// (/metrics alone; index 1).
+	servers  *service.Servers
+	serveErr <-chan error
 	// readHeaderTimeout overrides DefaultReadHeaderTimeout when set (tests).
 	readHeaderTimeout time.Duration
 
@@ -91,7 +87,6 @@ func NewMain(getenv func(string) string, args []string, stderr io.Writer) (*Main
 		Now:      time.Now,
 		Logger:   service.NewLogger(stderr, "auth", cfg.LogLevel, cfg.LogFormat),
 		Registry: reg,
-		serveErr: make(chan error, 2), // one per server
 	}, nil
 }
 
@@ -116,21 +111,21 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 }
 
 // Addr returns the address the API server listens on (after Open).
-func (m *Main) Addr() string { return listenAddr(m.ln) }
+func (m *Main) Addr() string { return m.listenAddr(0) }
 
 // MetricsAddr returns the address the metrics server listens on (after
 // Open): the only place /metrics is served.
-func (m *Main) MetricsAddr() string { return listenAddr(m.metricsLn) }
+func (m *Main) MetricsAddr() string { return m.listenAddr(1) }
 
-func listenAddr(ln net.Listener) string {
-	if ln == nil {
+func (m *Main) listenAddr(i int) string {
+	if m.servers == nil {
 		return ""
 	}
-	return ln.Addr().String()
+	return m.servers.Addr(i)
 }
 
 // Err delivers an error if the API or the metrics server stops serving on
-// its own.
+// its own (after Open).
 func (m *Main) Err() <-chan error { return m.serveErr }
 
 // Close shuts down gracefully: stops accepting requests on both listeners
@@ -145,11 +140,10 @@ func (m *Main) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var errs []error
-	if err := shutdownServer(ctx, m.srv, m.ln); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
-	if err := shutdownServer(ctx, m.metricsSrv, m.metricsLn); err != nil {
-		errs = append(errs, fmt.Errorf("metrics shutdown: %w", err))
+	if m.servers != nil {
+		if err := m.servers.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if m.annSub != nil {
 		_ = m.annSub.Unsubscribe() // gone already if the connection closed
@@ -174,16 +168,4 @@ func (m *Main) close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// shutdownServer stops srv gracefully, or closes ln when Open failed
-// before srv was made.
-func shutdownServer(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	switch {
-	case srv != nil:
-		return srv.Shutdown(ctx)
-	case ln != nil:
-		_ = ln.Close()
-	}
-	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -273,31 +272,16 @@ func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) 
 // serve listens on AUTH_HTTP_ADDR (the API) and AUTH_METRICS_ADDR
 // (/metrics alone) and serves both in the background.
 func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Duration) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", m.Config.HTTPAddr)
+	servers, err := service.Listen(ctx,
+		service.Listener{Env: "AUTH_HTTP_ADDR", Addr: m.Config.HTTPAddr, Server: newHTTPServer(h, m.readHeaderTimeout, revocationWait, m.Logger)},
+		service.Listener{Env: "AUTH_METRICS_ADDR", Addr: m.Config.MetricsAddr,
+			Server: newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, m.Logger)},
+	)
 	if err != nil {
-		return fmt.Errorf("listen on AUTH_HTTP_ADDR %s: %w", m.Config.HTTPAddr, err)
+		return err
 	}
-	m.ln = ln
-	mln, err := lc.Listen(ctx, "tcp", m.Config.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("listen on AUTH_METRICS_ADDR %s: %w", m.Config.MetricsAddr, err)
-	}
-	m.metricsLn = mln
-	m.srv = newHTTPServer(h, m.readHeaderTimeout, revocationWait, m.Logger)
-	m.metricsSrv = newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, m.Logger)
-	m.Logger.Info("listening", "addr", ln.Addr().String(), "metrics_addr", mln.Addr().String())
-	m.goServe("http server", m.srv, ln)
-	m.goServe("metrics server", m.metricsSrv, mln)
+	m.servers = servers
+	m.Logger.Info("listening", "addr", servers.Addr(0), "metrics_addr", servers.Addr(1))
+	m.serveErr = servers.Serve()
 	return nil
-}
-
-// goServe serves ln with srv until Close; an error that stops it early is
-// delivered on serveErr (which has room for both servers).
-func (m *Main) goServe(name string, srv *http.Server, ln net.Listener) {
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.serveErr <- fmt.Errorf("%s: %w", name, err)
-		}
-	}()
 }

@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -81,16 +79,14 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	if err != nil {
 		return err
 	}
-	serveErr := make(chan error, 2) // one per server
-	go func() { serveErr <- s.srv.Serve(s.ln) }()
-	go func() { serveErr <- fmt.Errorf("metrics: %w", s.metricsSrv.Serve(s.metricsLn)) }()
-	s.log.Info("revocation service started", "http_addr", s.ln.Addr().String(), "metrics_addr", s.metricsLn.Addr().String(),
+	serveErr := s.servers.Serve()
+	s.log.Info("revocation service started", "http_addr", s.servers.Addr(0), "metrics_addr", s.servers.Addr(1),
 		"nats_url", service.RedactURLs(cfg.NATSURL), "redis_url", service.RedactURLs(cfg.RedisURL), "durable", cfg.Durable)
 	if o.onMetricsListen != nil {
-		o.onMetricsListen(s.metricsLn.Addr().String())
+		o.onMetricsListen(s.servers.Addr(1))
 	}
 	if o.onListen != nil {
-		o.onListen(s.ln.Addr().String())
+		o.onListen(s.servers.Addr(0))
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -118,36 +114,22 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 
 // svc holds what Run opened.
 type svc struct {
-	log        *slog.Logger
-	ln         net.Listener // REVOCATION_HTTP_ADDR: /healthz, /readyz
-	metricsLn  net.Listener // REVOCATION_METRICS_ADDR: /metrics
-	nc         *nats.Conn
-	rdb        *redis.Client
-	in         *ingest.Ingester
-	srv        *http.Server
-	metricsSrv *http.Server
-	stopping   atomic.Bool
+	log *slog.Logger
+	// servers are REVOCATION_HTTP_ADDR (/healthz, /readyz; index 0) and
+	// REVOCATION_METRICS_ADDR (/metrics; index 1).
+	servers  *service.Servers
+	nc       *nats.Conn
+	rdb      *redis.Client
+	in       *ingest.Ingester
+	stopping atomic.Bool
 }
 
-// open listens, connects to NATS and Redis, and builds the ingester and
-// the HTTP servers; nothing runs yet.
+// open connects to NATS and Redis, builds the ingester and the HTTP
+// servers, and listens; nothing runs yet.
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*svc, error) {
 	s := &svc{log: log}
-	var lc net.ListenConfig
 	var err error
-	if s.ln, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("listen on REVOCATION_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-	}
-	if s.metricsLn, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
-		_ = s.ln.Close()
-		return nil, fmt.Errorf("listen on REVOCATION_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
-	}
-	closeListeners := func() {
-		_ = s.ln.Close()
-		_ = s.metricsLn.Close()
-	}
 	if s.nc, err = natsconn.Connect(natsconn.Config{URL: cfg.NATSURL, Name: clientName, InboxPrefix: cfg.InboxPrefix, Logger: log}); err != nil {
-		closeListeners()
 		return nil, err
 	}
 	js, err := jetstream.New(s.nc)
@@ -155,7 +137,6 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 		s.rdb, err = newRedis(cfg)
 	}
 	if err != nil {
-		closeListeners()
 		s.nc.Close()
 		return nil, err
 	}
@@ -163,11 +144,16 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
 	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
-	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	s.srv = newServer(newHandler([]service.Check{check("nats", s.natsReady), check("ingest", s.in.Ready)}))
-	s.srv.ErrorLog = errorLog
-	s.metricsSrv = newServer(newMetricsHandler(reg))
-	s.metricsSrv.ErrorLog = errorLog
+	s.servers, err = service.Listen(ctx,
+		service.Listener{Env: "REVOCATION_HTTP_ADDR", Addr: cfg.HTTPAddr,
+			Server: newServer(newHandler([]service.Check{check("nats", s.natsReady), check("ingest", s.in.Ready)}), log)},
+		service.Listener{Env: "REVOCATION_METRICS_ADDR", Addr: cfg.MetricsAddr, Server: newServer(newMetricsHandler(reg), log)},
+	)
+	if err != nil {
+		s.nc.Close()
+		_ = s.rdb.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -192,11 +178,8 @@ func (s *svc) shutdown(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := s.servers.Shutdown(ctx); err != nil {
 		s.log.Warn("http shutdown", "err", err)
-	}
-	if err := s.metricsSrv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		s.log.Warn("metrics shutdown", "err", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -55,8 +56,8 @@ func route(routes map[string]http.Handler) http.Handler {
 	})
 }
 
-func newServer(h http.Handler) *http.Server {
-	return service.NewHTTPServer(h, service.HTTPLimits{ReadTimeout: readTimeout, MaxHeaderBytes: maxHeaderBytes}, nil)
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return service.NewHTTPServer(h, service.HTTPLimits{ReadTimeout: readTimeout, MaxHeaderBytes: maxHeaderBytes}, log)
 }
 
 // check adapts a readiness function that needs no context.

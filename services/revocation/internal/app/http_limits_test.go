@@ -16,7 +16,7 @@ import (
 // header limit, and that they hold against an oversized header and a
 // client trickling its headers (slowloris).
 func TestServerLimits(t *testing.T) {
-	srv := newServer(newHandler(nil))
+	srv := newServer(newHandler(nil), nil)
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
 		t.Fatalf("timeouts: header %s, read %s, write %s, idle %s; want all set",
 			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
