@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -55,25 +54,23 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	mux.HandleFunc("GET /healthz", service.Health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	servers, err := service.Listen(ctx, service.Listener{Env: "VALIDATOR_HTTP_ADDR", Addr: cfg.HTTPAddr,
+		Server: service.NewHTTPServer(mux, service.HTTPLimits{IdleTimeout: time.Minute}, log)})
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	srv := service.NewHTTPServer(mux, service.HTTPLimits{IdleTimeout: time.Minute}, log)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("validator listening", "addr", ln.Addr().String(), "jwks", cfg.JWKSURL, "clock_skew", skew.String())
+	errc := servers.Serve()
+	log.Info("validator listening", "addr", servers.Addr(0), "jwks", cfg.JWKSURL, "clock_skew", skew.String())
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := servers.Shutdown(sctx); err != nil {
+		return err
 	}
 	log.Info("validator stopped")
 	return nil
