@@ -186,7 +186,8 @@ func TestServers(t *testing.T) {
 	if err := srv.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := http.Get("http://" + srv.Addr(1) + "/"); err == nil {
+	if res, err := http.Get("http://" + srv.Addr(1) + "/"); err == nil {
+		_ = res.Body.Close()
 		t.Fatal("the metrics listener still answers after Shutdown")
 	}
 	select {

@@ -29,15 +29,15 @@ const (
 type Outcome int
 
 const (
-	// Unavailable: durability could not be confirmed (the error wraps
+	// Unavailable means durability could not be confirmed (the error wraps
 	// ErrUnavailable) or was confirmed but not recorded (an *Error with
 	// CodeRevocationUnavailable). Retrying is safe: revocation is
 	// idempotent.
 	Unavailable Outcome = iota
-	// Pending: durable, not seen enforced within the Revoker's wait; it
+	// Pending means durable, not seen enforced within the Revoker's wait; it
 	// will be without further action.
 	Pending
-	// Enforced: durable and enforced; the next validation anywhere
+	// Enforced means durable and enforced; the next validation anywhere
 	// rejects what the event revokes.
 	Enforced
 )
