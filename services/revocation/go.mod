@@ -6,7 +6,9 @@ require (
 	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
 	github.com/eventjwt/eventjwt/internal/service v0.0.0
 	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
-	github.com/eventjwt/eventjwt/pkg/events v0.0.0
+	github.com/eventjwt/eventjwt/pkg/events v0.2.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.2.0
+	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache v0.2.0
 	github.com/eventjwt/eventjwt/pkg/revocation v0.2.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
@@ -42,5 +44,7 @@ replace (
 	github.com/eventjwt/eventjwt/internal/service => ../../internal/service
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
+	github.com/eventjwt/eventjwt/pkg/jwtx => ../../pkg/jwtx
+	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache => ../../pkg/jwtx/nearcache
 	github.com/eventjwt/eventjwt/pkg/revocation => ../../pkg/revocation
 )
