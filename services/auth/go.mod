@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
 	github.com/eventjwt/eventjwt/internal/service v0.0.0
-	github.com/eventjwt/eventjwt/internal/service v0.0.0
 	github.com/eventjwt/eventjwt/internal/testkit v0.2.0
 	github.com/eventjwt/eventjwt/pkg/events v0.0.0
 	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
@@ -50,7 +49,6 @@ require (
 
 replace (
 	github.com/eventjwt/eventjwt/internal/redisfn => ../../internal/redisfn
-	github.com/eventjwt/eventjwt/internal/service => ../../internal/service
 	github.com/eventjwt/eventjwt/internal/service => ../../internal/service
 	github.com/eventjwt/eventjwt/internal/testkit => ../../internal/testkit
 	github.com/eventjwt/eventjwt/pkg/events => ../../pkg/events
