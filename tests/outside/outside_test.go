@@ -1,11 +1,12 @@
 package outside_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/eventjwt/eventjwt/tests/outside"
@@ -118,16 +119,31 @@ func userModule(t *testing.T, path, src, lib string) string {
 	return dir
 }
 
-// goCommand is the go command of the toolchain running the test, so that
-// the user's builds need no toolchain download.
+// goCommand is the go command of the toolchain the environment selects
+// (GOTOOLCHAIN may switch from the one on the PATH), run with
+// GOTOOLCHAIN=local so that the user's builds need no toolchain download.
 func goCommand(t *testing.T) string {
 	t.Helper()
-	gocmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gocmd); err != nil {
-		t.Skipf("no go command beside the running toolchain: %v", err)
+	goBinOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			goBinErr = err
+			return
+		}
+		goBin = filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+		_, goBinErr = os.Stat(goBin)
+	})
+	if goBinErr != nil {
+		t.Skipf("no go command: %v", goBinErr)
 	}
-	return gocmd
+	return goBin
 }
+
+var (
+	goBinOnce sync.Once
+	goBin     string
+	goBinErr  error
+)
 
 // run runs the go command with args in dir and returns its output.
 func run(t *testing.T, dir string, env []string, args ...string) string {
@@ -138,7 +154,7 @@ func run(t *testing.T, dir string, env []string, args ...string) string {
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 			stderr = string(ee.Stderr)
 		}
 		t.Fatalf("go %s in %s: %v\n%s%s", strings.Join(args, " "), dir, err, out, stderr)
