@@ -6,13 +6,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventjwt/eventjwt/internal/testkit"
 )
 
 // TestMetricsListener: /metrics is served on AUTH_METRICS_ADDR only; the
 // API listener answers it 404 like any unknown route, and Close shuts
 // both listeners.
 func TestMetricsListener(t *testing.T) {
-	s := startStack(t, nil)
+	// On a loopback address of its own: the closed-listener check below
+	// must not meet another test's listener on a reused port.
+	s := startStack(t, map[string]string{
+		"AUTH_HTTP_ADDR": testkit.FreeAddrOn(t, "127.0.0.3"), "AUTH_METRICS_ADDR": testkit.FreeAddrOn(t, "127.0.0.3"),
+	})
 	if s.main.Addr() == s.main.MetricsAddr() {
 		t.Fatalf("API and metrics share %s", s.main.Addr())
 	}

@@ -21,7 +21,9 @@ import (
 func TestRun(t *testing.T) {
 	nt := testkit.StartNATS(t)
 	rd := testkit.StartRedis(t)
-	addr, metricsAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
+	// A loopback address of its own: the closed-listener check below must
+	// not meet another test's listener on a reused port.
+	addr, metricsAddr := testkit.FreeAddrOn(t, "127.0.0.4"), testkit.FreeAddrOn(t, "127.0.0.4")
 	env := map[string]string{
 		"NATS_URL": nt.URL, "REDIS_URL": rd.URL, "AUTH_HTTP_ADDR": addr, "AUTH_METRICS_ADDR": metricsAddr,
 		"AUTH_DB_PATH":           filepath.Join(t.TempDir(), "auth.db"),

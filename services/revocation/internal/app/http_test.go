@@ -92,7 +92,9 @@ func TestHTTPRoutes(t *testing.T) {
 // graceful stop closes both listeners.
 func TestMetricsListener(t *testing.T) {
 	e := newEnv(t)
-	svc := e.start(t)
+	// On a loopback address of its own: the closed-listener check below
+	// must not meet another test's listener on a reused port.
+	svc := e.start(t, "REVOCATION_HTTP_ADDR="+testkit.FreeAddrOn(t, "127.0.0.2"), "REVOCATION_METRICS_ADDR="+testkit.FreeAddrOn(t, "127.0.0.2"))
 	if svc.addr == svc.metricsAddr {
 		t.Fatalf("health and metrics share %s", svc.addr)
 	}
