@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/revocation"
 )
 
@@ -37,7 +36,7 @@ type Batch struct {
 	Mode Mode
 	// Events are applied in order. Invalid events must be filtered out
 	// before; expired ones are skipped here.
-	Events []events.Event
+	Events []revocation.Event
 	// MaxSeq is the highest stream sequence the batch covers (Normal).
 	MaxSeq uint64
 	// MinCheckpoint is the checkpoint this process last wrote (Normal).
@@ -57,7 +56,7 @@ type Result struct {
 	// Expired counts the events skipped because their expiry has passed.
 	Expired int
 	// Clamped counts the events whose expiry was cut to the longest token
-	// lifetime (events.Retention.Expiry): an issuer whose tokens outlive
+	// lifetime (revocation.Retention.Expiry): an issuer whose tokens outlive
 	// REVOCATION_MAX_TOKEN_TTL, or a forged expires_at.
 	Clamped int
 }
@@ -133,16 +132,16 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 }
 
 // writeFor returns the key an event sets, its value and its absolute
-// expiry (events.Retention.Expiry); clamped reports an expiry cut short.
-func (s *Store) writeFor(ev events.Event, now time.Time) (w write, clamped bool, err error) {
+// expiry (revocation.Retention.Expiry); clamped reports an expiry cut short.
+func (s *Store) writeFor(ev revocation.Event, now time.Time) (w write, clamped bool, err error) {
 	at, clamped := s.retention.Expiry(ev, now)
 	switch ev.Type {
-	case events.TypeTokenRevoked:
+	case revocation.TypeTokenRevoked:
 		w = write{key: KeyPrefixTokenBlacklist + ev.JTI, kind: "t", value: BlacklistValue}
-	case events.TypeUserTokensRevoked:
+	case revocation.TypeUserTokensRevoked:
 		w = write{key: KeyPrefixUserTokenVersion + ev.UserID, kind: "u", value: strconv.FormatInt(ev.Version, 10)}
 	default:
-		return write{}, false, fmt.Errorf("store: %w: type %q", events.ErrInvalidEvent, ev.Type)
+		return write{}, false, fmt.Errorf("store: %w: type %q", revocation.ErrInvalidEvent, ev.Type)
 	}
 	w.pxat = at.UnixMilli()
 	return w, clamped, nil

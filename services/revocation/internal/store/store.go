@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/eventjwt/eventjwt/pkg/events"
 	"github.com/eventjwt/eventjwt/pkg/revocation"
 	"github.com/redis/go-redis/v9"
 )
@@ -63,7 +62,7 @@ type Options struct {
 	Leeway time.Duration
 	// MaxTokenTTL is the longest token lifetime: a user version lives
 	// until occurred_at + MaxTokenTTL + Leeway, and no key beyond that
-	// (events.Retention).
+	// (revocation.Retention).
 	MaxTokenTTL time.Duration
 	// MarkerTTL defaults to DefaultMarkerTTL.
 	MarkerTTL time.Duration
@@ -75,7 +74,7 @@ type Options struct {
 type Store struct {
 	rdb       redis.Cmdable
 	opts      Options
-	retention events.Retention
+	retention revocation.Retention
 }
 
 // New returns a Store on rdb.
@@ -86,7 +85,7 @@ func New(rdb redis.Cmdable, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, opts: opts, retention: events.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway}}
+	return &Store{rdb: rdb, opts: opts, retention: revocation.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway}}
 }
 
 // Checkpoint returns the stored checkpoint; ok is false when it is missing.
