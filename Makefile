@@ -61,7 +61,7 @@ tidy:
 modcheck:
 	@for m in $(MODULES); do \
 		echo "=== modcheck $$m"; \
-		(cd $$m && GOWORK=off $(GO) build ./... && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy && \
+		(cd $$m && GOWORK=off $(GO) build -o /dev/null ./... && GOWORK=off GOFLAGS=-mod=mod $(GO) mod tidy && \
 			git diff --exit-code -- go.mod go.sum) || { echo "$$m: does not build with GOWORK=off, or is not tidy (run make tidy)"; exit 1; }; \
 	done
 
