@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Every route of DESIGN.md over HTTP against the real binaries, including
+// Every route of docs/CONTRACT.md over HTTP against the real binaries, including
 // the ways a client can get it wrong; every error is a JSON body.
 func TestHTTPRoutes(t *testing.T) {
 	s := newStack(t, stackOpts{})
