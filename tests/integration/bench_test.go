@@ -2,12 +2,8 @@ package integration
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,18 +34,7 @@ const (
 // scheduled start, so a stalled server cannot hide its queue (no
 // coordinated omission).
 func BenchmarkLogout(b *testing.B) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pemBytes, err := jwtx.MarshalPrivateKeyPEM(priv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keyFile := filepath.Join(b.TempDir(), "signing.pem")
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	priv, keyFile := signingKeyFile(b)
 	s := newStack(b, stackOpts{logLevel: "warn", authEnv: []string{"AUTH_SIGNING_KEY_FILE=" + keyFile}})
 	signer, err := jwtx.NewSigner(jwtx.SignerConfig{Key: priv, Issuer: "http://auth.test", Audience: "api", TTL: s.TokenTTL})
 	if err != nil {

@@ -2,11 +2,7 @@ package integration
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,18 +17,7 @@ import (
 // first one's user version: Ta, which still has minutes to live, stays
 // revoked until the longest token lifetime has passed.
 func TestShorterTTLNeverShortensARevocation(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := jwtx.MarshalPrivateKeyPEM(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "signing.pem")
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, keyFile := signingKeyFile(t)
 	s := newStack(t, stackOpts{authEnv: []string{"AUTH_SIGNING_KEY_FILE=" + keyFile}})
 	alice, _ := s.Register()
 	ta := s.Login(alice)

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
 // bins are bin/auth and bin/revocation, built once for the whole run.
@@ -121,4 +124,24 @@ func hasMetric(text, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// signingKeyFile writes a new Ed25519 signing key as AUTH_SIGNING_KEY_FILE
+// reads it, for a stack whose auth service keeps its key across restarts
+// or whose tokens a test signs itself.
+func signingKeyFile(tb testing.TB) (ed25519.PrivateKey, string) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pemBytes, err := jwtx.MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(tb.TempDir(), "signing.pem")
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return priv, path
 }

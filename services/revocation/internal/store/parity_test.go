@@ -31,12 +31,7 @@ func TestParityWithNearCache(t *testing.T) {
 	redisView := jwtx.NewRedisStore(rdb)
 	for _, c := range revocationtest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
 		t.Run(c.Name, func(t *testing.T) {
-			if err := rdb.FlushDB(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := rdb.Set(ctx, store.KeyCheckpoint, "0", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
+			emptyView(t, rdb)
 			nt := testkit.StartNATS(t)
 			js := nt.JetStream(t)
 			if _, err := events.EnsureStream(ctx, js, events.StreamConfig{MinMaxAge: maxTTL}); err != nil {

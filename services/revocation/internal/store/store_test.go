@@ -347,12 +347,7 @@ func TestApplyMergeRules(t *testing.T) {
 	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: func() time.Time { return now }})
 	for _, c := range revocationtest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
 		t.Run(c.Name, func(t *testing.T) {
-			if err := rdb.FlushDB(ctx).Err(); err != nil {
-				t.Fatal(err)
-			}
-			if err := rdb.Set(ctx, store.KeyCheckpoint, "0", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
+			emptyView(t, rdb)
 			for i, ev := range c.Events {
 				if _, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: uint64(i + 1), MinCheckpoint: uint64(i)}); err != nil {
 					t.Fatalf("Apply event %d: %v", i, err)
@@ -434,5 +429,18 @@ func TestBlacklistEntrySize(t *testing.T) {
 		if size > 128 {
 			t.Fatalf("%s uses %d bytes, want at most 128", key, size)
 		}
+	}
+}
+
+// emptyView empties Redis and writes the checkpoint 0: the view before a
+// merge case's first event.
+func emptyView(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, store.KeyCheckpoint, "0", 0).Err(); err != nil {
+		t.Fatal(err)
 	}
 }
