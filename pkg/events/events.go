@@ -34,6 +34,9 @@ const (
 	SubjectTokenPrefix = revocation.SubjectTokenPrefix
 	// SubjectUserPrefix is followed by the user id; carries UserTokensRevoked.
 	SubjectUserPrefix = revocation.SubjectUserPrefix
+	// SubjectSessionPrefix is followed by the user id; carries
+	// SessionRevoked.
+	SubjectSessionPrefix = revocation.SubjectSessionPrefix
 	// SubjectApplied is the core NATS subject of Applied announcements.
 	SubjectApplied = revocation.SubjectApplied
 )
@@ -42,6 +45,28 @@ const (
 const (
 	TypeTokenRevoked      = revocation.TypeTokenRevoked
 	TypeUserTokensRevoked = revocation.TypeUserTokensRevoked
+	TypeSessionRevoked    = revocation.TypeSessionRevoked
+)
+
+// Reasons, the value of Event.Reason (revocation.ReasonLogout and the
+// others).
+const (
+	ReasonLogout            = revocation.ReasonLogout
+	ReasonLogoutAll         = revocation.ReasonLogoutAll
+	ReasonSessionRevoked    = revocation.ReasonSessionRevoked
+	ReasonRefreshTokenReuse = revocation.ReasonRefreshTokenReuse
+	ReasonCredentialChange  = revocation.ReasonCredentialChange
+	ReasonAdmin             = revocation.ReasonAdmin
+	ReasonKeyCompromise     = revocation.ReasonKeyCompromise
+	ReasonIDPLogout         = revocation.ReasonIDPLogout
+	ReasonIDPEvent          = revocation.ReasonIDPEvent
+)
+
+// Actor types, the value of Actor.Type.
+const (
+	ActorUser   = revocation.ActorUser
+	ActorClient = revocation.ActorClient
+	ActorSystem = revocation.ActorSystem
 )
 
 // Limits of the event body (see package revocation).
@@ -72,6 +97,10 @@ type (
 	// UserTokensRevoked revokes every token of a user whose version is
 	// below Version.
 	UserTokensRevoked = revocation.UserTokensRevoked
+	// SessionRevoked revokes every token of one session (the sid claim).
+	SessionRevoked = revocation.SessionRevoked
+	// Actor is who caused a revocation.
+	Actor = revocation.Actor
 	// Retention holds the settings that bound how long a revocation
 	// protects anything; Retention.Expiry is the expiry rule every view
 	// applies.
@@ -92,6 +121,18 @@ func Decode(data []byte) (Event, error) { return revocation.Decode(data) }
 func DecodeMsg(subject string, data []byte) (Event, error) {
 	return revocation.DecodeMsg(subject, data)
 }
+
+// UserActor returns the actor of a user acting on their own account.
+func UserActor(id string) Actor { return revocation.UserActor(id) }
+
+// ClientActor returns the actor of an OAuth client.
+func ClientActor(id string) Actor { return revocation.ClientActor(id) }
+
+// SystemActor returns the actor of a component, named by id.
+func SystemActor(id string) Actor { return revocation.SystemActor(id) }
+
+// KnownReason reports whether r is one of the Reason constants.
+func KnownReason(r string) bool { return revocation.KnownReason(r) }
 
 // IsUUID reports whether s is a UUID in its canonical, lower-case form.
 func IsUUID(s string) bool { return revocation.IsUUID(s) }

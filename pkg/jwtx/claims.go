@@ -16,6 +16,10 @@ type Claims struct {
 	ExpiresAt time.Time
 	ID        string // jti; "" only for a legacy token
 	Version   int64  // ver; 0 when absent on a legacy token
+	// SessionID is the sid claim: the session (login) the token belongs
+	// to, revoked as a whole by a session.revoked event. "" when the token
+	// has none (issued before sessions existed, or not by a login).
+	SessionID string
 }
 
 // Legacy reports whether the token was issued before revocation existed: it

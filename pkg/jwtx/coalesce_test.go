@@ -138,7 +138,7 @@ func TestCoalescedStore_RoutesResults(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(g), 1))
 			for range 60 {
 				u := users[r.IntN(len(users))]
-				got, err := store.RevocationState(context.Background(), u.jti, u.sub)
+				got, err := store.RevocationState(context.Background(), jwtx.RevocationQuery{JTI: u.jti, UserID: u.sub})
 				if (err != nil) != u.wantErr {
 					t.Errorf("user %s: error %v, want error %v", u.sub, err, u.wantErr)
 					return
@@ -263,7 +263,7 @@ func TestCoalescedStore_AbandonedCallers(t *testing.T) {
 	users := seedUsers(t, f, 4) // blacklisted, raised version, clean, corrupt
 	store := jwtx.NewRedisStore(f.rdb)
 	ctx := context.Background()
-	if _, err := store.RevocationState(ctx, users[2].jti, users[2].sub); err != nil {
+	if _, err := store.RevocationState(ctx, jwtx.RevocationQuery{JTI: users[2].jti, UserID: users[2].sub}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Pause(t)
@@ -280,7 +280,7 @@ func TestCoalescedStore_AbandonedCallers(t *testing.T) {
 	check := func(ctx context.Context, u userCase) <-chan result {
 		ch := make(chan result, 1)
 		go func() {
-			st, err := store.RevocationState(ctx, u.jti, u.sub)
+			st, err := store.RevocationState(ctx, jwtx.RevocationQuery{JTI: u.jti, UserID: u.sub})
 			ch <- result{st, err}
 		}()
 		return ch
@@ -293,7 +293,7 @@ func TestCoalescedStore_AbandonedCallers(t *testing.T) {
 	dctx, cancelD := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancelD()
 	start := time.Now()
-	_, err := store.RevocationState(dctx, users[2].jti, users[2].sub)
+	_, err := store.RevocationState(dctx, jwtx.RevocationQuery{JTI: users[2].jti, UserID: users[2].sub})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("deadlined caller: %v, want context.DeadlineExceeded", err)
 	}

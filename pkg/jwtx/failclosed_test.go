@@ -20,9 +20,9 @@ type timedStore struct {
 	lat *procs.Latencies
 }
 
-func (s timedStore) RevocationState(ctx context.Context, jti, userID string) (jwtx.RevocationState, error) {
+func (s timedStore) RevocationState(ctx context.Context, q jwtx.RevocationQuery) (jwtx.RevocationState, error) {
 	start := time.Now()
-	st, err := s.RevocationStore.RevocationState(ctx, jti, userID)
+	st, err := s.RevocationStore.RevocationState(ctx, q)
 	s.lat.Add(time.Since(start))
 	return st, err
 }

@@ -15,7 +15,7 @@ import (
 const maxNumericDate = 253402300799
 
 // registeredClaims are the payload members this package reads.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "ver"}
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "ver", "sid"}
 
 // decodeObject checks raw with checkJSON, decodes it into a map and rejects
 // member names that differ from one of names only by case.
@@ -35,9 +35,9 @@ func decodeObject(raw []byte, what string, names ...string) (map[string]json.Raw
 
 // parsePayload decodes the claim set in one pass (scanner) and checks the
 // type and form of every claim this package reads: exp, nbf and iat JSON
-// numbers in range; ver an integer >= 0; iss, sub, jti strings; aud a
-// string or an array of strings; sub a UUID; jti a UUID when present, and
-// then ver required. Like checkJSON it rejects invalid UTF-8, repeated
+// numbers in range; ver an integer >= 0; iss, sub, jti, sid strings; aud
+// a string or an array of strings; sub a UUID; jti a UUID when present, and
+// then ver required; sid a UUID when present. Like checkJSON it rejects invalid UTF-8, repeated
 // member names (case-folded) in any object, nesting deeper than
 // maxJSONDepth and member names that differ from a registered claim only
 // by case. Whether the claims are acceptable (time, issuer, audience) is
@@ -60,6 +60,7 @@ func parsePayload(payload string) (*Claims, error) {
 	var (
 		names                          nameSet
 		hasSub, hasJti, hasExp, hasVer bool
+		hasSid                         bool
 		expLit, nbfLit, iatLit         string
 		verLit                         string
 		typeErr                        error // the first claim of the wrong type
@@ -77,7 +78,7 @@ func parsePayload(payload string) (*Claims, error) {
 			return nil, malformed("duplicate JSON member name")
 		}
 		switch name {
-		case "iss", "sub", "jti":
+		case "iss", "sub", "jti", "sid":
 			v, ok := p.str()
 			if !ok {
 				if !p.skip(1) {
@@ -91,6 +92,8 @@ func parsePayload(payload string) (*Claims, error) {
 				c.Issuer = v
 			case "sub":
 				c.Subject, hasSub = v, true
+			case "sid":
+				c.SessionID, hasSid = v, true
 			default:
 				c.ID, hasJti = v, true
 			}
@@ -165,6 +168,9 @@ func parsePayload(payload string) (*Claims, error) {
 	}
 	if hasJti && !IsUUID(c.ID) {
 		return nil, bad("jti is not a UUID")
+	}
+	if hasSid && !IsUUID(c.SessionID) {
+		return nil, bad("sid is not a UUID")
 	}
 	switch {
 	case hasVer:

@@ -135,19 +135,24 @@ func NewRedisStoreWithOptions(rdb redis.UniversalClient, opts RedisStoreOptions)
 	return s
 }
 
-// RevocationState reads token_blacklist:{jti}, user_token_version:{userID}
-// and revocation:checkpoint in one round trip (MGET; the blacklist key is
-// left out when jti is ""). A user version or checkpoint that is not a
+// RevocationState reads token_blacklist:{jti}, session_revoked:{sid},
+// user_token_version:{userID} and revocation:checkpoint in one round trip
+// (one MGET; the blacklist and session keys are left out when the token
+// has no jti or no sid). A user version or checkpoint that is not a
 // non-negative integer is reported as an error: the caller fails closed.
-func (s *RedisStore) RevocationState(ctx context.Context, jti, userID string) (RevocationState, error) {
-	if userID == "" {
+func (s *RedisStore) RevocationState(ctx context.Context, q RevocationQuery) (RevocationState, error) {
+	if q.UserID == "" {
 		return RevocationState{}, errors.New("jwtx: revocation state without a user id")
 	}
-	keys := make([]string, 0, 3)
-	if jti != "" {
-		keys = append(keys, BlacklistKey(jti))
+	var buf [4]string
+	keys := buf[:0]
+	if q.JTI != "" {
+		keys = append(keys, BlacklistKey(q.JTI))
 	}
-	keys = append(keys, UserVersionKey(userID), KeyCheckpoint)
+	if q.SessionID != "" {
+		keys = append(keys, SessionKey(q.SessionID))
+	}
+	keys = append(keys, UserVersionKey(q.UserID), KeyCheckpoint)
 	vals, err := s.mget(ctx, keys)
 	if err != nil {
 		return RevocationState{}, fmt.Errorf("jwtx: redis MGET: %w", err)
@@ -156,8 +161,12 @@ func (s *RedisStore) RevocationState(ctx context.Context, jti, userID string) (R
 		return RevocationState{}, fmt.Errorf("jwtx: redis MGET returned %d values for %d keys", len(vals), len(keys))
 	}
 	var st RevocationState
-	if jti != "" {
+	if q.JTI != "" {
 		st.TokenRevoked = vals[0] != nil
+		vals = vals[1:]
+	}
+	if q.SessionID != "" {
+		st.SessionRevoked = vals[0] != nil
 		vals = vals[1:]
 	}
 	if vals[0] != nil {

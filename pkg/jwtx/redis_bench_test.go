@@ -155,7 +155,7 @@ func baselineStore(k *jwtxtest.Kit, store jwtx.RevocationStore) validateFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, jwtx.DefaultRevocationTimeout)
 		defer cancel()
-		_, err := store.RevocationState(ctx, c.ID, c.Subject)
+		_, err := store.RevocationState(ctx, jwtx.RevocationQuery{JTI: c.ID, UserID: c.Subject})
 		return err
 	}
 }
@@ -337,7 +337,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 			return checks(func(ctx context.Context, id ids) error {
 				ctx, cancel := context.WithTimeout(ctx, jwtx.DefaultRevocationTimeout)
 				defer cancel()
-				_, err := s.RevocationState(ctx, id.jti, id.sub)
+				_, err := s.RevocationState(ctx, jwtx.RevocationQuery{JTI: id.jti, UserID: id.sub})
 				return err
 			})
 		}

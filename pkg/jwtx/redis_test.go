@@ -78,7 +78,7 @@ func TestRedisStore_RevocationState(t *testing.T) {
 			for k, v := range tc.keys {
 				f.set(t, k, v)
 			}
-			got, err := store.RevocationState(ctx, tc.jti, testSub)
+			got, err := store.RevocationState(ctx, jwtx.RevocationQuery{JTI: tc.jti, UserID: testSub})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("RevocationState error %v, wantErr %v", err, tc.wantErr)
 			}
@@ -87,7 +87,7 @@ func TestRedisStore_RevocationState(t *testing.T) {
 			}
 		})
 	}
-	if _, err := store.RevocationState(ctx, testJTI, ""); err == nil {
+	if _, err := store.RevocationState(ctx, jwtx.RevocationQuery{JTI: testJTI, UserID: ""}); err == nil {
 		t.Error("RevocationState without a user id succeeded")
 	}
 }
@@ -393,5 +393,94 @@ func TestRedisStore_PausedPoolBounded(t *testing.T) {
 		t.Fatalf("pool held %d connections, pool size 4", got)
 	} else {
 		t.Logf("peak: %d connections for a pool of 4", got)
+	}
+}
+
+const testSID = "5e2f7a9c-3b1d-4c6e-8f0a-9b8c7d6e5f4a"
+
+// TestRedisStore_Session: a token's sid is read in the same MGET as its
+// jti, user version and checkpoint, and a listed session revokes the
+// token; a token without sid never reads a session key.
+func TestRedisStore_Session(t *testing.T) {
+	f := startRedis(t)
+	hook := &countingHook{calls: map[string]int64{}}
+	f.rdb.AddHook(hook)
+	store := jwtx.NewRedisStore(f.rdb)
+	ctx := context.Background()
+	f.set(t, jwtx.KeyCheckpoint, "3")
+	f.set(t, jwtx.SessionKey(testSID), "1")
+	f.set(t, jwtx.SessionKey(""), "1") // a key a sid-less token must never read
+	for _, tc := range []struct {
+		name string
+		q    jwtx.RevocationQuery
+		want jwtx.RevocationState
+	}{
+		{"Listed", jwtx.RevocationQuery{JTI: testJTI, SessionID: testSID, UserID: testSub}, jwtx.RevocationState{Initialized: true, SessionRevoked: true}},
+		{"ListedLegacyJTI", jwtx.RevocationQuery{SessionID: testSID, UserID: testSub}, jwtx.RevocationState{Initialized: true, SessionRevoked: true}},
+		{"OtherSession", jwtx.RevocationQuery{JTI: testJTI, SessionID: testJTI, UserID: testSub}, jwtx.RevocationState{Initialized: true}},
+		{"NoSession", jwtx.RevocationQuery{JTI: testJTI, UserID: testSub}, jwtx.RevocationState{Initialized: true}},
+	} {
+		hook.reset()
+		got, err := store.RevocationState(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: state (-want +got):\n%s", tc.name, diff)
+		}
+		if diff := cmp.Diff(map[string]int64{"mget": 1}, hook.reset()); diff != "" {
+			t.Errorf("%s: commands (-want +got):\n%s", tc.name, diff)
+		}
+	}
+
+	k := fixedKit(t)
+	v := k.Validator(t, store)
+	tok, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: testSub, SessionID: testSID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Validate(ctx, tok); !errors.Is(err, jwtx.ErrRevoked) {
+		t.Fatalf("token of a revoked session: Validate = %v, want ErrRevoked", err)
+	}
+	other, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: testSub, SessionID: testJTI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Validate(ctx, other); err != nil {
+		t.Fatalf("token of a live session: %v", err)
+	}
+}
+
+// TestRedisStore_OneRoundTripWithSession: the session check adds no round
+// trip, counted on the server (INFO commandstats).
+func TestRedisStore_OneRoundTripWithSession(t *testing.T) {
+	f := startRedis(t)
+	f.set(t, jwtx.KeyCheckpoint, "1")
+	k := fixedKit(t)
+	v := k.Validator(t, jwtx.NewRedisStore(f.rdb))
+	tok, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: testSub, SessionID: testSID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Validate(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	before := commandCalls(t, f.admin)
+	const n = 25
+	for range n {
+		if _, err := v.Validate(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := commandCalls(t, f.admin)
+	delta := map[string]int64{}
+	for name, calls := range after {
+		if d := calls - before[name]; d != 0 {
+			delta[name] = d
+		}
+	}
+	if diff := cmp.Diff(map[string]int64{"mget": n}, delta); diff != "" {
+		t.Errorf("server-side commands for %d validations of a token with sid (-want +got):\n%s", n, diff)
 	}
 }

@@ -58,6 +58,11 @@ func referenceParsePayload(raw []byte) (*Claims, error) {
 			return nil, bad("jti is not a UUID")
 		}
 	}
+	if v, has := m["sid"]; has {
+		if c.SessionID, ok = rawString(v); !ok || !IsUUID(c.SessionID) {
+			return nil, bad("sid is not a UUID")
+		}
+	}
 	v, has := m["ver"]
 	switch {
 	case has:

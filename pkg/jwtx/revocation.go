@@ -22,6 +22,9 @@ const (
 	// is missing, Redis lost its data and is being rebuilt: validators fail
 	// closed.
 	KeyCheckpoint = revocation.KeyCheckpoint
+	// KeyPrefixSessionRevoked is followed by a session id (sid); the key
+	// exists while the session is revoked.
+	KeyPrefixSessionRevoked = revocation.KeyPrefixSessionRevoked
 )
 
 // BlacklistKey returns the Redis key that marks the token jti as revoked.
@@ -30,11 +33,30 @@ func BlacklistKey(jti string) string { return revocation.BlacklistKey(jti) }
 // UserVersionKey returns the Redis key holding the token version of userID.
 func UserVersionKey(userID string) string { return revocation.UserVersionKey(userID) }
 
+// SessionKey returns the Redis key that marks the session sid as revoked.
+func SessionKey(sid string) string { return revocation.SessionKey(sid) }
+
+// RevocationQuery names what a revocation check asks about one token.
+type RevocationQuery struct {
+	// JTI is the token id; "" for a legacy token without jti.
+	JTI string
+	// SessionID is the sid claim; "" for a token without a session.
+	SessionID string
+	// UserID is the sub; required.
+	UserID string
+}
+
+// Query returns the revocation query for the token c describes.
+func (c *Claims) Query() RevocationQuery {
+	return RevocationQuery{JTI: c.ID, SessionID: c.SessionID, UserID: c.Subject}
+}
+
 // RevocationState is what a RevocationStore knows about one token.
 type RevocationState struct {
-	Initialized  bool  // revocation:checkpoint present
-	TokenRevoked bool  // token_blacklist:{jti} present (always false when jti == "")
-	UserVersion  int64 // user_token_version:{sub}; 0 when absent
+	Initialized    bool  // revocation:checkpoint present
+	TokenRevoked   bool  // token_blacklist:{jti} present (always false when jti == "")
+	SessionRevoked bool  // session_revoked:{sid} present (always false when sid == "")
+	UserVersion    int64 // user_token_version:{sub}; 0 when absent
 }
 
 // RevocationStore reads the revocation state of a token. Implementations
@@ -42,9 +64,9 @@ type RevocationState struct {
 // cannot be read in full; RedisStore is the production implementation and
 // jwtxtest.MemoryStore an in-memory one for tests.
 type RevocationStore interface {
-	// RevocationState returns the state for the token jti ("" for a legacy
-	// token without jti) of user userID.
-	RevocationState(ctx context.Context, jti, userID string) (RevocationState, error)
+	// RevocationState returns the state for the token q names: its jti
+	// ("" for a legacy token), its session ("" for none) and its user.
+	RevocationState(ctx context.Context, q RevocationQuery) (RevocationState, error)
 }
 
 // LocalRevocationStore is a RevocationStore that can often answer from
@@ -56,20 +78,20 @@ type LocalRevocationStore interface {
 	RevocationStore
 	// LocalRevocationState answers without I/O and without blocking, or
 	// returns ok == false when it cannot answer from memory.
-	LocalRevocationState(jti, userID string) (st RevocationState, ok bool)
+	LocalRevocationState(q RevocationQuery) (st RevocationState, ok bool)
 }
 
 // checkRevocation decides on a token whose signature and claims passed.
 func (v *Validator) checkRevocation(ctx context.Context, c *Claims) error {
 	if v.local != nil {
-		if st, ok := v.local.LocalRevocationState(c.ID, c.Subject); ok {
+		if st, ok := v.local.LocalRevocationState(c.Query()); ok {
 			return decideRevocation(c, st, nil)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.revTimeout)
 	defer cancel()
 	start := time.Now()
-	st, err := v.store.RevocationState(ctx, c.ID, c.Subject)
+	st, err := v.store.RevocationState(ctx, c.Query())
 	v.metrics.observeRevocation(time.Since(start))
 	return decideRevocation(c, st, err)
 }
@@ -83,6 +105,8 @@ func decideRevocation(c *Claims, st RevocationState, err error) error {
 		return fmt.Errorf("jwtx: revocation store has no checkpoint (rebuilding): %w", ErrRevocationUnavailable)
 	case st.TokenRevoked:
 		return fmt.Errorf("jwtx: token id is blacklisted: %w", ErrRevoked)
+	case st.SessionRevoked:
+		return fmt.Errorf("jwtx: token's session is revoked: %w", ErrRevoked)
 	case c.Version < st.UserVersion:
 		return fmt.Errorf("jwtx: token version %d below user version %d: %w", c.Version, st.UserVersion, ErrRevoked)
 	}

@@ -112,7 +112,7 @@ func TestValidate_DisabledRevocationCheck(t *testing.T) {
 // It reports the deadline of the context it got (zero when none).
 type blockingStore struct{ deadline chan time.Time }
 
-func (b *blockingStore) RevocationState(ctx context.Context, _, _ string) (jwtx.RevocationState, error) {
+func (b *blockingStore) RevocationState(ctx context.Context, _ jwtx.RevocationQuery) (jwtx.RevocationState, error) {
 	d, _ := ctx.Deadline()
 	b.deadline <- d
 	<-ctx.Done()

@@ -102,6 +102,26 @@ type payload struct {
 	ExpiresAt int64  `json:"exp"`
 	ID        string `json:"jti"`
 	Version   int64  `json:"ver"`
+	SessionID string `json:"sid,omitempty"`
+}
+
+// Grant is what an access token says about its holder: Issue's subject
+// and version, and optionally the session, the token id and the issue
+// time.
+type Grant struct {
+	// Subject is the user id, a canonical lower-case UUID; required.
+	Subject string
+	// SessionID, when set, is the sid claim (a canonical UUID): the login
+	// the token belongs to, revoked as a whole by a session.revoked event.
+	SessionID string
+	// Version is the user's current token version (ver), >= 0.
+	Version int64
+	// ID is the jti (a canonical UUID); "" means a fresh random one.
+	ID string
+	// IssuedAt is the iat (truncated to the second); zero means now. The
+	// token expires TTL after it. Ed25519 signatures are deterministic:
+	// the same Grant, with ID and IssuedAt set, gives the same token.
+	IssuedAt time.Time
 }
 
 // Issue signs an access token for subject (a user id, which must be a UUID
@@ -109,27 +129,48 @@ type payload struct {
 // The token gets a fresh random jti. It returns the compact token and its
 // claims.
 func (s *Signer) Issue(subject string, version int64) (token string, claims Claims, err error) {
-	if !IsUUID(subject) {
+	return s.IssueGrant(Grant{Subject: subject, Version: version})
+}
+
+// IssueGrant signs an access token for g and returns the compact token and
+// its claims.
+func (s *Signer) IssueGrant(g Grant) (token string, claims Claims, err error) {
+	if !IsUUID(g.Subject) {
 		return "", Claims{}, errors.New("jwtx: subject must be a canonical lower-case UUID")
 	}
-	if version < 0 {
-		return "", Claims{}, fmt.Errorf("jwtx: negative token version %d", version)
+	if g.Version < 0 {
+		return "", Claims{}, fmt.Errorf("jwtx: negative token version %d", g.Version)
 	}
-	jti, err := uuid.NewRandom()
-	if err != nil {
-		return "", Claims{}, fmt.Errorf("jwtx: generate jti: %w", err)
+	if g.SessionID != "" && !IsUUID(g.SessionID) {
+		return "", Claims{}, errors.New("jwtx: session id must be a canonical lower-case UUID")
 	}
-	iat := time.Unix(s.now().Unix(), 0).UTC()
+	jti := g.ID
+	switch {
+	case jti == "":
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return "", Claims{}, fmt.Errorf("jwtx: generate jti: %w", err)
+		}
+		jti = id.String()
+	case !IsUUID(jti):
+		return "", Claims{}, errors.New("jwtx: token id must be a canonical lower-case UUID")
+	}
+	at := g.IssuedAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	iat := time.Unix(at.Unix(), 0).UTC()
 	exp := iat.Add(s.ttl.Truncate(time.Second))
 	body, err := json.Marshal(payload{
 		Issuer:    s.issuer,
-		Subject:   subject,
+		Subject:   g.Subject,
 		Audience:  s.audience,
 		IssuedAt:  iat.Unix(),
 		NotBefore: iat.Unix(),
 		ExpiresAt: exp.Unix(),
-		ID:        jti.String(),
-		Version:   version,
+		ID:        jti,
+		Version:   g.Version,
+		SessionID: g.SessionID,
 	})
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("jwtx: encode claims: %w", err)
@@ -138,13 +179,14 @@ func (s *Signer) Issue(subject string, version int64) (token string, claims Clai
 	sig := ed25519.Sign(s.key, []byte(input))
 	claims = Claims{
 		Issuer:    s.issuer,
-		Subject:   subject,
+		Subject:   g.Subject,
 		Audience:  []string{s.audience},
 		IssuedAt:  iat,
 		NotBefore: iat,
 		ExpiresAt: exp,
-		ID:        jti.String(),
-		Version:   version,
+		ID:        jti,
+		Version:   g.Version,
+		SessionID: g.SessionID,
 	}
 	return input + "." + b64.EncodeToString(sig), claims, nil
 }

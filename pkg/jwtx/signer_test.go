@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
+	"github.com/eventjwt/eventjwt/pkg/jwtx/jwtxtest"
 )
 
 func TestSigner_Issue(t *testing.T) {
@@ -120,4 +123,78 @@ func mustDecode(t *testing.T, seg string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSigner_IssueGrant: a grant's sid is in the token and its claims, and
+// the same grant with a fixed jti and iat gives the byte-identical token
+// (what a refresh answered twice within the grace window relies on).
+func TestSigner_IssueGrant(t *testing.T) {
+	k := fixedKit(t)
+	g := jwtx.Grant{Subject: testSub, SessionID: testSID, Version: 3, ID: testJTI, IssuedAt: now.Add(-time.Minute)}
+	tok, c, err := k.Signer.IssueGrant(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload map[string]any
+	decodeSegment(t, strings.Split(tok, ".")[1], &payload)
+	if payload["sid"] != testSID || payload["jti"] != testJTI || payload["iat"] != float64(now.Add(-time.Minute).Unix()) {
+		t.Fatalf("payload %v", payload)
+	}
+	if c.SessionID != testSID || c.ID != testJTI || !c.IssuedAt.Equal(now.Add(-time.Minute)) || !c.ExpiresAt.Equal(now.Add(14*time.Minute)) {
+		t.Fatalf("claims %+v", c)
+	}
+	again, _, err := k.Signer.IssueGrant(g)
+	if err != nil || again != tok {
+		t.Fatalf("the same grant signed again differs (%v):\n%s\n%s", err, tok, again)
+	}
+	parsed, err := k.Validator(t, jwtxtest.NewMemoryStore()).Parse(tok)
+	if err != nil || parsed.SessionID != testSID {
+		t.Fatalf("Parse = %+v, %v", parsed, err)
+	}
+	plain, _, err := k.Signer.Issue(testSub, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plainPayload map[string]any
+	if decodeSegment(t, strings.Split(plain, ".")[1], &plainPayload); plainPayload["sid"] != nil {
+		t.Fatal("a token without a session carries sid")
+	}
+	for name, bad := range map[string]jwtx.Grant{
+		"SessionNotUUID": {Subject: testSub, SessionID: "s1"},
+		"SessionUpper":   {Subject: testSub, SessionID: strings.ToUpper(testSID)},
+		"IDNotUUID":      {Subject: testSub, ID: "j1"},
+	} {
+		if _, _, err := k.Signer.IssueGrant(bad); err == nil {
+			t.Errorf("%s: IssueGrant succeeded", name)
+		}
+	}
+}
+
+// TestParse_SessionClaim: sid must be a canonical UUID string when present.
+func TestParse_SessionClaim(t *testing.T) {
+	k := fixedKit(t)
+	v := k.Validator(t, jwtxtest.NewMemoryStore())
+	base := `"iss":"` + k.Issuer + `","sub":"` + testSub + `","aud":"` + k.Audience + `","exp":` +
+		strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `,"jti":"` + testJTI + `","ver":0`
+	hdr := `{"alg":"EdDSA","typ":"at+jwt","kid":"` + k.Signer.KeyID() + `"}`
+	for _, tc := range []struct {
+		name, extra string
+		ok          bool
+	}{
+		{"UUID", `,"sid":"` + testSID + `"`, true},
+		{"NotUUID", `,"sid":"abc"`, false},
+		{"UpperCase", `,"sid":"` + strings.ToUpper(testSID) + `"`, false},
+		{"Number", `,"sid":5`, false},
+		{"Null", `,"sid":null`, false},
+		{"CaseVariant", `,"SID":"` + testSID + `"`, false},
+		{"Twice", `,"sid":"` + testSID + `","sid":"` + testJTI + `"`, false},
+	} {
+		c, err := v.Parse(k.SignRaw(hdr, "{"+base+tc.extra+"}"))
+		switch {
+		case tc.ok && (err != nil || c.SessionID != testSID):
+			t.Errorf("%s: Parse = %+v, %v", tc.name, c, err)
+		case !tc.ok && !errors.Is(err, jwtx.ErrMalformedToken):
+			t.Errorf("%s: Parse error %v, want ErrMalformedToken", tc.name, err)
+		}
+	}
 }

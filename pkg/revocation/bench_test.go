@@ -14,8 +14,8 @@ func BenchmarkDecode(b *testing.B) {
 		name string
 		ev   revocation.Event
 	}{
-		{"TokenRevoked", revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)},
-		{"UserTokensRevoked", revocation.UserTokensRevoked{UserID: user, Version: 42, ExpiresAt: now.Add(time.Hour), Reason: "logout_all_devices", Actor: user}.Event(now)},
+		{"TokenRevoked", revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: revocation.ReasonLogout, Actor: revocation.UserActor(user)}.Event(now)},
+		{"UserTokensRevoked", revocation.UserTokensRevoked{UserID: user, Version: 42, ExpiresAt: now.Add(time.Hour), Reason: revocation.ReasonLogoutAll, Actor: revocation.UserActor(user)}.Event(now)},
 	} {
 		body, err := revocation.Encode(bc.ev)
 		if err != nil {

@@ -13,12 +13,15 @@ import (
 const (
 	TypeTokenRevoked      = "token.revoked"
 	TypeUserTokensRevoked = "user.tokens_revoked"
+	TypeSessionRevoked    = "session.revoked"
 )
 
 // SchemaVersion is the version of the event body this package writes.
 // Decoders accept bodies without the field (treated as version 1) and refuse
-// newer versions they do not understand.
-const SchemaVersion = 1
+// newer versions they do not understand. Version 2 added session.revoked,
+// sid and the actor object; a version 1 body's actor string is read as
+// Actor{ID: s}.
+const SchemaVersion = 2
 
 // MaxEventSize bounds an encoded event; larger payloads are refused by Decode.
 const MaxEventSize = 16 << 10
@@ -31,7 +34,7 @@ const MaxEventSize = 16 << 10
 // logout-all-devices for that user for good.
 const MaxVersion int64 = 1 << 53
 
-// maxTextLen bounds the free-text fields reason and actor.
+// maxTextLen bounds the free-text fields reason and actor.id.
 const maxTextLen = 256
 
 // Sentinel errors returned (wrapped) by Decode and Validate.
@@ -48,9 +51,12 @@ var (
 )
 
 // Event is the JSON body of every message on the revocation subjects.
-// Token events carry JTI and ExpiresAt; user events carry Version and, when
-// the publisher knows it, ExpiresAt: the instant by which every token issued
-// before the event has expired.
+// Token events carry JTI and ExpiresAt; session events carry SessionID and
+// ExpiresAt (the latest expiry of any access token of the session); user
+// events carry Version and, when the publisher knows it, ExpiresAt: the
+// instant by which every token issued before the event has expired. Reason
+// (one of the Reason constants) and Actor say why and who, for the audit
+// log the stream is.
 type Event struct {
 	SchemaVersion int       `json:"schema_version"`
 	ID            string    `json:"id"`
@@ -58,10 +64,11 @@ type Event struct {
 	OccurredAt    time.Time `json:"occurred_at"`
 	UserID        string    `json:"user_id"`
 	JTI           string    `json:"jti,omitempty"`
+	SessionID     string    `json:"sid,omitempty"`
 	ExpiresAt     time.Time `json:"expires_at,omitzero"`
 	Version       int64     `json:"version,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
-	Actor         string    `json:"actor,omitempty"`
+	Actor         Actor     `json:"actor,omitzero"`
 }
 
 // TokenRevoked revokes one token, identified by its jti, until it expires.
@@ -70,7 +77,7 @@ type TokenRevoked struct {
 	JTI       string
 	ExpiresAt time.Time
 	Reason    string
-	Actor     string
+	Actor     Actor
 }
 
 // Event returns the event to publish, with a new random id: publishing the
@@ -101,7 +108,7 @@ type UserTokensRevoked struct {
 	Version   int64
 	ExpiresAt time.Time
 	Reason    string
-	Actor     string
+	Actor     Actor
 }
 
 // Event returns the event to publish, with a new random id (see
@@ -123,10 +130,40 @@ func (u UserTokensRevoked) Event(now time.Time) Event {
 	return ev
 }
 
+// SessionRevoked revokes every token of one session (the sid claim):
+// access tokens until ExpiresAt, the latest expiry of any access token
+// issued for the session.
+type SessionRevoked struct {
+	UserID    string
+	SessionID string
+	ExpiresAt time.Time
+	Reason    string
+	Actor     Actor
+}
+
+// Event returns the event to publish, with a new random id (see
+// TokenRevoked.Event).
+func (s SessionRevoked) Event(now time.Time) Event {
+	return Event{
+		SchemaVersion: SchemaVersion,
+		ID:            uuid.NewString(),
+		Type:          TypeSessionRevoked,
+		OccurredAt:    now.UTC(),
+		UserID:        s.UserID,
+		SessionID:     s.SessionID,
+		ExpiresAt:     s.ExpiresAt.UTC(),
+		Reason:        s.Reason,
+		Actor:         s.Actor,
+	}
+}
+
 // Subject returns the subject the event is published on.
 func (e Event) Subject() string {
-	if e.Type == TypeUserTokensRevoked {
+	switch e.Type {
+	case TypeUserTokensRevoked:
 		return SubjectUserPrefix + e.UserID
+	case TypeSessionRevoked:
+		return SubjectSessionPrefix + e.UserID
 	}
 	return SubjectTokenPrefix + e.UserID
 }
@@ -149,20 +186,29 @@ func (e Event) Validate() error {
 	if e.OccurredAt.IsZero() {
 		return fmt.Errorf("%w: occurred_at is required", ErrInvalidEvent)
 	}
-	if len(e.Reason) > maxTextLen || len(e.Actor) > maxTextLen {
-		return fmt.Errorf("%w: reason and actor are limited to %d bytes", ErrInvalidEvent, maxTextLen)
+	if len(e.Reason) > maxTextLen {
+		return fmt.Errorf("%w: reason is limited to %d bytes", ErrInvalidEvent, maxTextLen)
+	}
+	if err := e.Actor.validate(); err != nil {
+		return err
 	}
 	switch e.Type {
 	case TypeTokenRevoked:
 		if !IsUUID(e.JTI) {
 			return fmt.Errorf("%w: jti must be a UUID", ErrInvalidEvent)
 		}
-		if e.ExpiresAt.IsZero() {
-			return fmt.Errorf("%w: expires_at is required for %s", ErrInvalidEvent, e.Type)
+		if e.SessionID != "" {
+			return fmt.Errorf("%w: sid is not allowed on %s", ErrInvalidEvent, e.Type)
 		}
-		if e.Version != 0 {
-			return fmt.Errorf("%w: version is not allowed on %s", ErrInvalidEvent, e.Type)
+		return e.validateExpiring()
+	case TypeSessionRevoked:
+		if !IsUUID(e.SessionID) {
+			return fmt.Errorf("%w: sid must be a UUID", ErrInvalidEvent)
 		}
+		if e.JTI != "" {
+			return fmt.Errorf("%w: jti is not allowed on %s", ErrInvalidEvent, e.Type)
+		}
+		return e.validateExpiring()
 	case TypeUserTokensRevoked:
 		if e.Version < 1 {
 			return fmt.Errorf("%w: version must be a positive integer", ErrInvalidEvent)
@@ -170,11 +216,23 @@ func (e Event) Validate() error {
 		if e.Version > MaxVersion {
 			return fmt.Errorf("%w: version %d exceeds %d", ErrInvalidEvent, e.Version, MaxVersion)
 		}
-		if e.JTI != "" {
-			return fmt.Errorf("%w: jti is not allowed on %s", ErrInvalidEvent, e.Type)
+		if e.JTI != "" || e.SessionID != "" {
+			return fmt.Errorf("%w: jti and sid are not allowed on %s", ErrInvalidEvent, e.Type)
 		}
 	default:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidEvent, e.Type)
+	}
+	return nil
+}
+
+// validateExpiring checks what token and session events share: an
+// expires_at and no version.
+func (e Event) validateExpiring() error {
+	if e.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: expires_at is required for %s", ErrInvalidEvent, e.Type)
+	}
+	if e.Version != 0 {
+		return fmt.Errorf("%w: version is not allowed on %s", ErrInvalidEvent, e.Type)
 	}
 	return nil
 }

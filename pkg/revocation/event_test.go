@@ -20,7 +20,7 @@ var (
 )
 
 func TestTokenRevokedRoundTrip(t *testing.T) {
-	ev := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now)
+	ev := revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: revocation.ReasonLogout, Actor: revocation.UserActor(user)}.Event(now)
 	body, err := revocation.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +46,63 @@ func TestTokenRevokedRoundTrip(t *testing.T) {
 	}
 	if ev.Subject() != "revocation.token."+user {
 		t.Fatalf("subject %q", ev.Subject())
+	}
+}
+
+func TestSessionRevokedRoundTrip(t *testing.T) {
+	sid := uuid.NewString()
+	ev := revocation.SessionRevoked{UserID: user, SessionID: sid, ExpiresAt: now.Add(15 * time.Minute),
+		Reason: revocation.ReasonRefreshTokenReuse, Actor: revocation.SystemActor("auth")}.Event(now)
+	body, err := revocation.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"sid":"` + sid + `"`
+	if !strings.Contains(string(body), want) || !strings.Contains(string(body), `"actor":{"type":"system","id":"auth"}`) ||
+		!strings.Contains(string(body), `"type":"session.revoked"`) || strings.Contains(string(body), `"jti"`) {
+		t.Fatalf("session event body %s", body)
+	}
+	if ev.Subject() != "revocation.session."+user {
+		t.Fatalf("subject %q", ev.Subject())
+	}
+	got, err := revocation.DecodeMsg(revocation.SubjectSessionPrefix+user, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ev, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	if _, err := revocation.DecodeMsg(revocation.SubjectTokenPrefix+user, body); !errors.Is(err, revocation.ErrSubjectMismatch) {
+		t.Fatalf("session event on the token subject: %v", err)
+	}
+	if revocation.SessionKey(sid) != "session_revoked:"+sid {
+		t.Fatalf("session key %q", revocation.SessionKey(sid))
+	}
+}
+
+// TestVersion1ActorString: bodies written before schema version 2 carry
+// the actor as a string (the user id); they are still read, as Actor{ID}.
+func TestVersion1ActorString(t *testing.T) {
+	body := `{"schema_version":1,"id":"` + jti + `","type":"token.revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user +
+		`","jti":"` + jti + `","expires_at":"2026-11-26T12:10:00Z","reason":"logout","actor":"` + user + `"}`
+	ev, err := revocation.Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Actor != (revocation.Actor{ID: user}) || ev.SchemaVersion != 1 {
+		t.Fatalf("version 1 event read as %+v", ev)
+	}
+}
+
+func TestKnownReasons(t *testing.T) {
+	for _, r := range []string{"logout", "logout_all", "session_revoked", "refresh_token_reuse", "credential_change",
+		"admin", "key_compromise", "idp_logout", "idp_event"} {
+		if !revocation.KnownReason(r) {
+			t.Errorf("%q is not known", r)
+		}
+	}
+	if revocation.KnownReason("logout_all_devices") {
+		t.Error("the pre-contract reason logout_all_devices is known")
 	}
 }
 
@@ -103,7 +160,7 @@ func TestDecodeRejects(t *testing.T) {
 		{name: "Null", raw: "null", target: revocation.ErrInvalidEvent},
 		{name: "Empty", raw: "{}", target: revocation.ErrInvalidEvent},
 		{name: "TooLarge", raw: `{"reason":"` + strings.Repeat("a", revocation.MaxEventSize) + `"}`, target: revocation.ErrInvalidEvent},
-		{name: "SchemaFromTheFuture", edit: func(m map[string]any) { m["schema_version"] = 2 }, target: revocation.ErrUnsupportedSchema},
+		{name: "SchemaFromTheFuture", edit: func(m map[string]any) { m["schema_version"] = revocation.SchemaVersion + 1 }, target: revocation.ErrUnsupportedSchema},
 		{name: "NegativeSchema", edit: func(m map[string]any) { m["schema_version"] = -1 }, target: revocation.ErrInvalidEvent},
 		{name: "IDNotUUID", edit: func(m map[string]any) { m["id"] = "x" }, target: revocation.ErrInvalidEvent},
 		{name: "UnknownType", edit: func(m map[string]any) { m["type"] = "token.unrevoked" }, target: revocation.ErrInvalidEvent},
@@ -126,6 +183,28 @@ func TestDecodeRejects(t *testing.T) {
 			m["version"] = 1.5
 		}, target: revocation.ErrInvalidEvent},
 		{name: "LongReason", edit: func(m map[string]any) { m["reason"] = strings.Repeat("r", 300) }, target: revocation.ErrInvalidEvent},
+		{name: "SIDOnTokenEvent", edit: func(m map[string]any) { m["sid"] = jti }, target: revocation.ErrInvalidEvent},
+		{name: "SessionEventWithoutSID", edit: func(m map[string]any) { m["type"] = "session.revoked"; delete(m, "jti") }, target: revocation.ErrInvalidEvent},
+		{name: "SessionEventSIDNotUUID", edit: func(m map[string]any) { m["type"] = "session.revoked"; delete(m, "jti"); m["sid"] = "s1" }, target: revocation.ErrInvalidEvent},
+		{name: "SessionEventWithJTI", edit: func(m map[string]any) { m["type"] = "session.revoked"; m["sid"] = jti }, target: revocation.ErrInvalidEvent},
+		{name: "SessionEventWithoutExpiry", edit: func(m map[string]any) {
+			m["type"] = "session.revoked"
+			delete(m, "jti")
+			delete(m, "expires_at")
+			m["sid"] = jti
+		}, target: revocation.ErrInvalidEvent},
+		{name: "UserEventWithSID", edit: func(m map[string]any) {
+			m["type"] = "user.tokens_revoked"
+			delete(m, "jti")
+			m["version"] = 2
+			m["sid"] = jti
+		}, target: revocation.ErrInvalidEvent},
+		{name: "ActorUnknownType", edit: func(m map[string]any) { m["actor"] = map[string]any{"type": "robot", "id": "x"} }, target: revocation.ErrInvalidEvent},
+		{name: "ActorLongID", edit: func(m map[string]any) { m["actor"] = map[string]any{"type": "user", "id": strings.Repeat("a", 300)} }, target: revocation.ErrInvalidEvent},
+		{name: "ActorTypeNotString", edit: func(m map[string]any) { m["actor"] = map[string]any{"type": 1} }, target: revocation.ErrInvalidEvent},
+		{name: "ActorNumber", edit: func(m map[string]any) { m["actor"] = 5 }, target: revocation.ErrInvalidEvent},
+		{name: "ActorCaseVariant", raw: `{"schema_version":2,"id":"` + jti + `","type":"token.revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","jti":"` + jti + `","expires_at":"2026-11-26T12:10:00Z","actor":{"type":"user","ID":"x"}}`, target: revocation.ErrInvalidEvent},
+		{name: "ActorDuplicate", raw: `{"schema_version":2,"id":"` + jti + `","type":"token.revoked","occurred_at":"2026-11-26T12:00:00Z","user_id":"` + user + `","jti":"` + jti + `","expires_at":"2026-11-26T12:10:00Z","actor":{"type":"user","type":"system"}}`, target: revocation.ErrInvalidEvent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

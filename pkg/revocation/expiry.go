@@ -28,7 +28,8 @@ type Retention struct {
 //   - every expiry is at most Cap(ev, now): occurred_at (never later than
 //     now) + MaxTokenTTL + Leeway, since no token issued before the event
 //     lives longer;
-//   - token.revoked: expires_at + Leeway, clamped to the cap;
+//   - token.revoked and session.revoked: expires_at + Leeway, clamped to
+//     the cap;
 //   - user.tokens_revoked: the cap itself, whatever expires_at says: the
 //     version must outlive every token issued before the event, and a
 //     shorter expires_at (an issuer with a shorter TTL) must not cut short
@@ -38,7 +39,7 @@ type Retention struct {
 // an expiry is only ever extended.
 func (r Retention) Expiry(ev Event, now time.Time) (at time.Time, clamped bool) {
 	limit := r.Cap(ev, now)
-	if ev.Type != TypeTokenRevoked {
+	if ev.Type != TypeTokenRevoked && ev.Type != TypeSessionRevoked {
 		return limit, false
 	}
 	at = ev.ExpiresAt.Add(r.Leeway)

@@ -11,6 +11,10 @@ const (
 	// KeyPrefixUserTokenVersion is followed by a user id; the integer value
 	// is the user's token version: tokens with a lower ver are revoked.
 	KeyPrefixUserTokenVersion = "user_token_version:"
+	// KeyPrefixSessionRevoked is followed by a session id (the sid claim);
+	// the key exists while the session is revoked (it expires with the
+	// session's last access token). Its value is BlacklistValue.
+	KeyPrefixSessionRevoked = "session_revoked:"
 	// KeyCheckpoint holds the last stream sequence applied to Redis. When it
 	// is missing, Redis lost its data and is being rebuilt: validators fail
 	// closed.
@@ -27,3 +31,6 @@ func BlacklistKey(jti string) string { return KeyPrefixTokenBlacklist + jti }
 
 // UserVersionKey returns the Redis key holding the token version of userID.
 func UserVersionKey(userID string) string { return KeyPrefixUserTokenVersion + userID }
+
+// SessionKey returns the Redis key that marks the session sid as revoked.
+func SessionKey(sid string) string { return KeyPrefixSessionRevoked + sid }

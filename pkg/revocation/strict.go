@@ -18,7 +18,7 @@ const maxDepth = 32
 // struct tags.
 var fieldNames = [...]string{
 	"schema_version", "id", "type", "occurred_at", "user_id",
-	"jti", "expires_at", "version", "reason", "actor",
+	"jti", "sid", "expires_at", "version", "reason", "actor",
 }
 
 // Reasons checkStrict gives; Decode wraps them with ErrInvalidEvent.

@@ -35,7 +35,7 @@ func prepend(body, members string) string {
 // (red-team finding 7). encoding/json alone keeps the last of duplicate
 // members, binds "JTI" to jti and turns invalid UTF-8 into U+FFFD.
 func TestDecodeStrict(t *testing.T) {
-	tok := encoded(t, revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: "logout", Actor: user}.Event(now))
+	tok := encoded(t, revocation.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: now.Add(15 * time.Minute), Reason: revocation.ReasonLogout, Actor: revocation.UserActor(user)}.Event(now))
 	usr := encoded(t, revocation.UserTokensRevoked{UserID: user, Version: 3, ExpiresAt: now.Add(time.Hour)}.Event(now))
 	nested := func(depth int) string { // depth counts the top-level object
 		return prepend(usr, `"x":`+strings.Repeat("[", depth-1)+strings.Repeat("]", depth-1))

@@ -11,6 +11,9 @@ const (
 	SubjectTokenPrefix = "revocation.token."
 	// SubjectUserPrefix is followed by the user id; carries UserTokensRevoked.
 	SubjectUserPrefix = "revocation.user."
+	// SubjectSessionPrefix is followed by the user id; carries
+	// SessionRevoked.
+	SubjectSessionPrefix = "revocation.session."
 	// SubjectApplied is the core NATS subject (not stored in the stream) on
 	// which the revocation service announces the stream sequences it has
 	// written to Redis. See Applied.

@@ -91,7 +91,7 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 	mustCall(t, 200, "GET", base+"/v1/auth/me", first, nil, &me)
 	mustCall(t, 204, "POST", base+"/v1/auth/logout", first, nil, nil) // durable and enforced
 	mustCall(t, 401, "GET", base+"/v1/auth/me", first, nil, nil)
-	if st, err := validator.RevocationState(ctx, me.JTI, reg.UserID); err != nil || !st.TokenRevoked {
+	if st, err := validator.RevocationState(ctx, jwtx.RevocationQuery{JTI: me.JTI, UserID: reg.UserID}); err != nil || !st.TokenRevoked {
 		t.Fatalf("validator after logout: %+v, %v", st, err)
 	}
 	a, b := login(), login()
@@ -129,7 +129,7 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 func waitRevoked(tb testing.TB, v *jwtx.RedisStore, jti, user, what string) {
 	tb.Helper()
 	testkit.Eventually(tb, 15*time.Second, what+" is revoked in Redis", func() bool {
-		st, err := v.RevocationState(context.Background(), jti, user)
+		st, err := v.RevocationState(context.Background(), jwtx.RevocationQuery{JTI: jti, UserID: user})
 		return err == nil && st.TokenRevoked && st.Initialized
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/pkg/jwtx/nearcache"
 )
 
@@ -264,7 +265,7 @@ func TestNATSNearCacheIdentity(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ev := range []events.Event{before, after} {
-			if st, ok := c.LocalRevocationState(ev.JTI, ev.UserID); !ok || !st.TokenRevoked {
+			if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: ev.JTI, UserID: ev.UserID}); !ok || !st.TokenRevoked {
 				t.Fatalf("near-cache under its identity: %s = %+v, %v; want revoked", ev.JTI, st, ok)
 			}
 		}

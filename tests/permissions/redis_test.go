@@ -136,7 +136,7 @@ func TestRedisValidatorIdentity(t *testing.T) {
 	}
 
 	t.Run("OKChecksRevocationInOneMGET", func(t *testing.T) {
-		st, err := jwtx.NewRedisStore(v).RevocationState(ctx, jti, user)
+		st, err := jwtx.NewRedisStore(v).RevocationState(ctx, jwtx.RevocationQuery{JTI: jti, UserID: user})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestRedisAuthIdentity(t *testing.T) {
 	}
 
 	t.Run("OKValidatesAndRateLimits", func(t *testing.T) {
-		st, err := jwtx.NewRedisStore(a).RevocationState(ctx, jti, user)
+		st, err := jwtx.NewRedisStore(a).RevocationState(ctx, jwtx.RevocationQuery{JTI: jti, UserID: user})
 		if err != nil || !st.TokenRevoked || !st.Initialized {
 			t.Fatalf("state = %+v, %v", st, err)
 		}

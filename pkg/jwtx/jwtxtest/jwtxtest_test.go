@@ -31,26 +31,26 @@ func TestKit(t *testing.T) {
 func TestMemoryStore(t *testing.T) {
 	ctx := context.Background()
 	var m jwtxtest.MemoryStore // the zero value is ready
-	st, err := m.RevocationState(ctx, "j", user)
+	st, err := m.RevocationState(ctx, jwtx.RevocationQuery{JTI: "j", UserID: user})
 	if err != nil || st != (jwtx.RevocationState{Initialized: true}) {
 		t.Fatalf("zero store: %+v, %v", st, err)
 	}
 	m.RevokeToken("j")
 	m.SetUserVersion(user, 4)
-	st, _ = m.RevocationState(ctx, "j", user)
+	st, _ = m.RevocationState(ctx, jwtx.RevocationQuery{JTI: "j", UserID: user})
 	if st != (jwtx.RevocationState{Initialized: true, TokenRevoked: true, UserVersion: 4}) {
 		t.Errorf("state %+v", st)
 	}
-	if st, _ = m.RevocationState(ctx, "", user); st.TokenRevoked {
+	if st, _ = m.RevocationState(ctx, jwtx.RevocationQuery{UserID: user}); st.TokenRevoked {
 		t.Error("legacy token (no jti) reported revoked")
 	}
 	m.SetInitialized(false)
-	if st, _ = m.RevocationState(ctx, "j", user); st.Initialized {
+	if st, _ = m.RevocationState(ctx, jwtx.RevocationQuery{JTI: "j", UserID: user}); st.Initialized {
 		t.Error("SetInitialized(false) ignored")
 	}
 	boom := errors.New("boom")
 	m.FailWith(boom)
-	if _, err := m.RevocationState(ctx, "j", user); !errors.Is(err, boom) {
+	if _, err := m.RevocationState(ctx, jwtx.RevocationQuery{JTI: "j", UserID: user}); !errors.Is(err, boom) {
 		t.Errorf("FailWith: %v", err)
 	}
 	if m.Calls() != 5 {

@@ -13,6 +13,7 @@ import (
 type MemoryStore struct {
 	mu            sync.Mutex
 	revoked       map[string]bool
+	sessions      map[string]bool
 	versions      map[string]int64
 	uninitialized bool
 	err           error
@@ -26,7 +27,7 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 // RevocationState implements jwtx.RevocationStore. It returns ctx's error
 // when ctx is done, and the error set by FailWith, if any.
-func (m *MemoryStore) RevocationState(ctx context.Context, jti, userID string) (jwtx.RevocationState, error) {
+func (m *MemoryStore) RevocationState(ctx context.Context, q jwtx.RevocationQuery) (jwtx.RevocationState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
@@ -37,10 +38,21 @@ func (m *MemoryStore) RevocationState(ctx context.Context, jti, userID string) (
 		return jwtx.RevocationState{}, m.err
 	}
 	return jwtx.RevocationState{
-		Initialized:  !m.uninitialized,
-		TokenRevoked: jti != "" && m.revoked[jti],
-		UserVersion:  m.versions[userID],
+		Initialized:    !m.uninitialized,
+		TokenRevoked:   q.JTI != "" && m.revoked[q.JTI],
+		SessionRevoked: q.SessionID != "" && m.sessions[q.SessionID],
+		UserVersion:    m.versions[q.UserID],
 	}, nil
+}
+
+// RevokeSession marks the session sid as revoked.
+func (m *MemoryStore) RevokeSession(sid string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sessions == nil {
+		m.sessions = make(map[string]bool)
+	}
+	m.sessions[sid] = true
 }
 
 // RevokeToken blacklists the token jti.

@@ -71,7 +71,7 @@ func benchCache(b *testing.B, js jetstream.JetStream) *nearcache.Cache {
 // revoke publishes a TokenRevoked event for a fresh user and jti.
 func revokeEvent() (events.Event, string, string) {
 	user, jti := uuid.NewString(), uuid.NewString()
-	return events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: time.Now().Add(time.Hour), Reason: "logout", Actor: user}.Event(time.Now()), jti, user
+	return events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: time.Now().Add(time.Hour), Reason: events.ReasonLogout, Actor: events.UserActor(user)}.Event(time.Now()), jti, user
 }
 
 // BenchmarkNearCacheValidate is a full Validate (signature, claims,
@@ -177,7 +177,7 @@ func BenchmarkRevokeToReject(b *testing.B) {
 				}
 				end := time.Now()
 				for i, c := range caches {
-					if st, ok := c.LocalRevocationState(jti, user); !ok || !st.TokenRevoked {
+					if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: jti, UserID: user}); !ok || !st.TokenRevoked {
 						b.Fatalf("validator %d applied the revocation but does not reject the token", i)
 					}
 				}
@@ -297,7 +297,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.StartTimer()
 			c := startUnmanaged(b, cjs) // no cleanup may hold it
 			b.StopTimer()
-			if tokens, _ := c.Entries(); tokens != coldStartRevocations {
+			if tokens, _, _ := c.Entries(); tokens != coldStartRevocations {
 				b.Fatalf("ready with %d revocations, want %d", tokens, coldStartRevocations)
 			}
 			with := liveHeap()
@@ -356,7 +356,7 @@ func BenchmarkLocalRevocationState(b *testing.B) {
 	c := benchCache(b, nt.JetStream(b))
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, ok := c.LocalRevocationState(jti, user); !ok || !st.TokenRevoked {
+		if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: jti, UserID: user}); !ok || !st.TokenRevoked {
 			b.Fatal("not answered from memory")
 		}
 	}

@@ -243,39 +243,42 @@ func (c *Cache) Close() error {
 }
 
 // LocalRevocationState answers from memory when the view is proven fresh
-// within MaxStaleness; otherwise, or when jti or userID is not a canonical
-// UUID, it returns ok == false. It does not allocate, block on I/O or take
-// a context.
-func (c *Cache) LocalRevocationState(jti, userID string) (st jwtx.RevocationState, ok bool) {
+// within MaxStaleness; otherwise, or when the jti, sid or user id is not a
+// canonical UUID, it returns ok == false. It does not allocate, block on
+// I/O or take a context.
+func (c *Cache) LocalRevocationState(q jwtx.RevocationQuery) (st jwtx.RevocationState, ok bool) {
 	fresh := c.freshAt.Load()
 	if fresh == 0 || c.now().UnixNano()-fresh > c.maxStale {
 		return st, false
 	}
-	user, ok := parseUUID(userID)
-	if !ok {
+	var k query
+	if k.user, ok = parseUUID(q.UserID); !ok {
 		return st, false
 	}
-	var id uuidKey
-	hasJTI := jti != ""
-	if hasJTI {
-		if id, ok = parseUUID(jti); !ok {
+	if k.hasJTI = q.JTI != ""; k.hasJTI {
+		if k.jti, ok = parseUUID(q.JTI); !ok {
 			return st, false
 		}
 	}
-	revoked, version := c.cur.Load().lookup(id, hasJTI, user)
-	return jwtx.RevocationState{Initialized: true, TokenRevoked: revoked, UserVersion: version}, true
+	if k.hasSID = q.SessionID != ""; k.hasSID {
+		if k.sid, ok = parseUUID(q.SessionID); !ok {
+			return st, false
+		}
+	}
+	tok, ses, version := c.cur.Load().lookup(k)
+	return jwtx.RevocationState{Initialized: true, TokenRevoked: tok, SessionRevoked: ses, UserVersion: version}, true
 }
 
 // RevocationState answers from memory like LocalRevocationState; when it
 // cannot, it asks the Fallback, or returns an error wrapping ErrStale when
 // there is none.
-func (c *Cache) RevocationState(ctx context.Context, jti, userID string) (jwtx.RevocationState, error) {
-	if st, ok := c.LocalRevocationState(jti, userID); ok {
+func (c *Cache) RevocationState(ctx context.Context, q jwtx.RevocationQuery) (jwtx.RevocationState, error) {
+	if st, ok := c.LocalRevocationState(q); ok {
 		return st, nil
 	}
 	if c.fallback != nil {
 		c.metrics.fallbacks.Inc()
-		return c.fallback.RevocationState(ctx, jti, userID)
+		return c.fallback.RevocationState(ctx, q)
 	}
 	c.metrics.failClosed.Inc()
 	if s, ok := c.Staleness(); ok {
@@ -294,8 +297,9 @@ func (c *Cache) Staleness() (d time.Duration, ok bool) {
 	return time.Duration(c.now().UnixNano() - fresh), true
 }
 
-// Entries returns the number of revoked token ids and user versions held.
-func (c *Cache) Entries() (tokens, users int) { return c.cur.Load().counts() }
+// Entries returns the number of revoked token ids, revoked sessions and
+// user versions held.
+func (c *Cache) Entries() (tokens, sessions, users int) { return c.cur.Load().counts() }
 
 // AppliedSequence returns the last stream sequence applied to the view.
 func (c *Cache) AppliedSequence() uint64 { return c.applied.Load() }

@@ -83,7 +83,7 @@ func (f *fixture) publish(ev events.Event) uint64 {
 
 // revoked reports whether c answers from memory that the token is revoked.
 func revoked(c *nearcache.Cache, jti, user string) bool {
-	st, ok := c.LocalRevocationState(jti, user)
+	st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: jti, UserID: user})
 	return ok && st.TokenRevoked
 }
 
@@ -102,10 +102,10 @@ func TestReplayThenFollow(t *testing.T) {
 	if !revoked(c, jti, user) {
 		t.Fatal("a revocation published before start is not in the replayed view")
 	}
-	if st, ok := c.LocalRevocationState("", logoutAll); !ok || st.UserVersion != 3 || !st.Initialized {
+	if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{UserID: logoutAll}); !ok || st.UserVersion != 3 || !st.Initialized {
 		t.Fatalf("user version after replay = %+v, %v; want 3", st, ok)
 	}
-	if st, ok := c.LocalRevocationState(uuid.NewString(), uuid.NewString()); !ok || st.TokenRevoked || st.UserVersion != 0 {
+	if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: uuid.NewString(), UserID: uuid.NewString()}); !ok || st.TokenRevoked || st.UserVersion != 0 {
 		t.Fatalf("unknown token = %+v, %v; want fresh and not revoked", st, ok)
 	}
 	if got := gauge(t, reg, "jwtx_nearcache_invalid_events_total"); got != 1 {
@@ -121,7 +121,7 @@ func TestReplayThenFollow(t *testing.T) {
 	if !revoked(c, jti2, user2) || c.AppliedSequence() < seq {
 		t.Fatal("WaitApplied returned before the revocation was applied")
 	}
-	if tokens, users := c.Entries(); tokens != 2 || users != 1 {
+	if tokens, _, users := c.Entries(); tokens != 2 || users != 1 {
 		t.Fatalf("entries = %d tokens, %d users; want 2, 1", tokens, users)
 	}
 	short, cancel2 := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -133,7 +133,7 @@ func TestReplayThenFollow(t *testing.T) {
 	if err := c.WaitApplied(t.Context(), seq+1); !errors.Is(err, nearcache.ErrClosed) {
 		t.Fatalf("WaitApplied after Close: %v, want ErrClosed", err)
 	}
-	if _, ok := c.LocalRevocationState(jti2, user2); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: jti2, UserID: user2}); ok {
 		t.Fatal("a closed cache still answers from memory")
 	}
 }
@@ -168,7 +168,7 @@ func TestStaleFallsBackOrFailsClosed(t *testing.T) {
 	closed := f.cache(nearcache.Config{MaxStaleness: bound, ProbeInterval: 50 * time.Millisecond})
 	ctx := t.Context()
 
-	if st, err := withFallback.RevocationState(ctx, onlyInFallback, user); err != nil || st.TokenRevoked {
+	if st, err := withFallback.RevocationState(ctx, jwtx.RevocationQuery{JTI: onlyInFallback, UserID: user}); err != nil || st.TokenRevoked {
 		t.Fatalf("fresh view = %+v, %v; want answered from memory (not revoked there)", st, err)
 	}
 	if fallback.Calls() != 0 {
@@ -177,17 +177,17 @@ func TestStaleFallsBackOrFailsClosed(t *testing.T) {
 
 	f.nt.Shutdown()
 	testkit.Eventually(t, 10*time.Second, "views stale after NATS went away", func() bool {
-		_, ok1 := withFallback.LocalRevocationState(onlyInFallback, user)
-		_, ok2 := closed.LocalRevocationState(onlyInFallback, user)
+		_, ok1 := withFallback.LocalRevocationState(jwtx.RevocationQuery{JTI: onlyInFallback, UserID: user})
+		_, ok2 := closed.LocalRevocationState(jwtx.RevocationQuery{JTI: onlyInFallback, UserID: user})
 		return !ok1 && !ok2
 	})
 	if s, ok := closed.Staleness(); ok && s <= bound {
 		t.Fatalf("stale view reports staleness %v within the bound %v", s, bound)
 	}
-	if st, err := withFallback.RevocationState(ctx, onlyInFallback, user); err != nil || !st.TokenRevoked || fallback.Calls() == 0 {
+	if st, err := withFallback.RevocationState(ctx, jwtx.RevocationQuery{JTI: onlyInFallback, UserID: user}); err != nil || !st.TokenRevoked || fallback.Calls() == 0 {
 		t.Fatalf("stale view with a fallback = %+v, %v (fallback calls %d); want the fallback's answer", st, err, fallback.Calls())
 	}
-	if _, err := closed.RevocationState(ctx, onlyInFallback, user); !errors.Is(err, nearcache.ErrStale) {
+	if _, err := closed.RevocationState(ctx, jwtx.RevocationQuery{JTI: onlyInFallback, UserID: user}); !errors.Is(err, nearcache.ErrStale) {
 		t.Fatalf("stale view without a fallback: err = %v, want ErrStale", err)
 	}
 	k := jwtxtest.New(t)
@@ -220,7 +220,7 @@ func TestStreamRecreatedForcesReplay(t *testing.T) {
 	}
 	jti, user := f.revokeToken()
 	testkit.Eventually(t, 15*time.Second, "the view replayed the recreated stream", func() bool {
-		_, oldThere := c.LocalRevocationState(oldJTI, oldUser)
+		_, oldThere := c.LocalRevocationState(jwtx.RevocationQuery{JTI: oldJTI, UserID: oldUser})
 		return revoked(c, jti, user) && oldThere && !revoked(c, oldJTI, oldUser)
 	})
 }
@@ -237,13 +237,41 @@ func TestValidatorWithNearCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.publish(events.TokenRevoked{UserID: user, JTI: claims.ID, ExpiresAt: claims.ExpiresAt, Reason: "logout", Actor: user}.Event(time.Now()))
+	f.publish(events.TokenRevoked{UserID: user, JTI: claims.ID, ExpiresAt: claims.ExpiresAt, Reason: events.ReasonLogout, Actor: events.UserActor(user)}.Event(time.Now()))
 	testkit.Eventually(t, 5*time.Second, "the revoked token is rejected", func() bool {
 		_, err := v.Validate(ctx, tok)
 		return errors.Is(err, jwtx.ErrRevoked)
 	})
 	if _, err := v.Validate(ctx, tok2); err != nil {
 		t.Fatalf("the user's other token: %v", err)
+	}
+	// A session revocation rejects every token of the session, and only
+	// those.
+	sid, otherSID := uuid.NewString(), uuid.NewString()
+	s1, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: user, SessionID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: user, SessionID: sid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, _, err := k.Signer.IssueGrant(jwtx.Grant{Subject: user, SessionID: otherSID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.publish(events.SessionRevoked{UserID: user, SessionID: sid, ExpiresAt: time.Now().Add(15 * time.Minute),
+		Reason: events.ReasonRefreshTokenReuse, Actor: events.SystemActor("auth")}.Event(time.Now()))
+	testkit.Eventually(t, 5*time.Second, "the revoked session's tokens are rejected", func() bool {
+		_, err1 := v.Validate(ctx, s1)
+		_, err2 := v.Validate(ctx, s2)
+		return errors.Is(err1, jwtx.ErrRevoked) && errors.Is(err2, jwtx.ErrRevoked)
+	})
+	if _, err := v.Validate(ctx, s3); err != nil {
+		t.Fatalf("a token of the user's other session: %v", err)
+	}
+	if _, sessions, _ := c.Entries(); sessions != 1 {
+		t.Fatalf("%d session entries, want 1", sessions)
 	}
 	f.publish(events.UserTokensRevoked{UserID: user, Version: 1, ExpiresAt: time.Now().Add(time.Hour)}.Event(time.Now()))
 	testkit.Eventually(t, 5*time.Second, "logout-all-devices rejects the other token", func() bool {

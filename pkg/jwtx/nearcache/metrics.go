@@ -72,7 +72,7 @@ func newMetrics(c *Cache, reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// entriesCollector reports jwtx_nearcache_entries{kind="token"|"user"}.
+// entriesCollector reports jwtx_nearcache_entries{kind="token"|"session"|"user"}.
 type entriesCollector struct {
 	c    *Cache
 	desc *prometheus.Desc
@@ -80,7 +80,7 @@ type entriesCollector struct {
 
 func newEntriesCollector(c *Cache) *entriesCollector {
 	return &entriesCollector{c: c, desc: prometheus.NewDesc("jwtx_nearcache_entries",
-		"Live entries in the view: revoked token ids (kind=token) and user versions (kind=user).", []string{"kind"}, nil)}
+		"Live entries in the view: revoked token ids (kind=token), revoked sessions (kind=session) and user versions (kind=user).", []string{"kind"}, nil)}
 }
 
 // Describe implements prometheus.Collector.
@@ -88,7 +88,8 @@ func (e *entriesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- e.desc }
 
 // Collect implements prometheus.Collector.
 func (e *entriesCollector) Collect(ch chan<- prometheus.Metric) {
-	tokens, users := e.c.Entries()
+	tokens, sessions, users := e.c.Entries()
 	ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, float64(tokens), "token")
+	ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, float64(sessions), "session")
 	ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, float64(users), "user")
 }

@@ -20,21 +20,24 @@ type userEntry struct {
 }
 
 // state is one materialised view of the stream: the same content as the
-// Redis keys token_blacklist:{jti} and user_token_version:{user_id}, with
+// Redis keys token_blacklist:{jti}, session_revoked:{sid} and
+// user_token_version:{user_id}, with
 // the same expiry rules (see rules), in memory. It is safe for concurrent
 // use.
 type state struct {
-	mu     sync.RWMutex
-	tokens map[uuidKey]uint32 // jti -> expiry, Unix seconds rounded up
-	users  map[uuidKey]userEntry
+	mu       sync.RWMutex
+	tokens   map[uuidKey]uint32 // jti -> expiry, Unix seconds rounded up
+	sessions map[uuidKey]uint32 // sid -> expiry, Unix seconds rounded up
+	users    map[uuidKey]userEntry
 }
 
 // newState returns an empty state sized for about n events.
 func newState(n uint64) *state {
 	n = min(n, 1<<26) // a hint, not a promise: bound a corrupt count
 	return &state{
-		tokens: make(map[uuidKey]uint32, n),
-		users:  make(map[uuidKey]userEntry, n/64),
+		tokens:   make(map[uuidKey]uint32, n),
+		sessions: make(map[uuidKey]uint32, n/16),
+		users:    make(map[uuidKey]userEntry, n/64),
 	}
 }
 
@@ -78,15 +81,9 @@ func (s *state) apply(r rules, ev revocation.Event, nowMS int64) bool {
 	defer s.mu.Unlock()
 	switch ev.Type {
 	case revocation.TypeTokenRevoked:
-		k, ok := parseUUID(ev.JTI)
-		if !ok {
-			return false
-		}
-		if cur, ok := s.tokens[k]; ok && int64(cur) > nowSec && cur >= exp {
-			return false
-		}
-		s.tokens[k] = exp
-		return true
+		return extendEntry(s.tokens, ev.JTI, exp, nowSec)
+	case revocation.TypeSessionRevoked:
+		return extendEntry(s.sessions, ev.SessionID, exp, nowSec)
 	case revocation.TypeUserTokensRevoked:
 		k, ok := parseUUID(ev.UserID)
 		if !ok {
@@ -105,18 +102,43 @@ func (s *state) apply(r rules, ev revocation.Event, nowMS int64) bool {
 	return false
 }
 
-// lookup returns whether jti is revoked (false when hasJTI is false) and
-// the version of user. It does not allocate. Entries past their expiry but
-// not yet swept still count: the answer can only be stricter than Redis's,
-// and a token past its expiry fails the claim check anyway.
-func (s *state) lookup(jti uuidKey, hasJTI bool, user uuidKey) (revoked bool, version int64) {
-	s.mu.RLock()
-	if hasJTI {
-		_, revoked = s.tokens[jti]
+// extendEntry sets the expiry of m's entry for id (a canonical UUID) to
+// exp unless it already expires later, and reports whether it changed.
+func extendEntry(m map[uuidKey]uint32, id string, exp uint32, nowSec int64) bool {
+	k, ok := parseUUID(id)
+	if !ok {
+		return false
 	}
-	version = s.users[user].version
+	if cur, ok := m[k]; ok && int64(cur) > nowSec && cur >= exp {
+		return false
+	}
+	m[k] = exp
+	return true
+}
+
+// query is one lookup: a token id and a session id, each only when
+// present, and a user.
+type query struct {
+	jti, sid       uuidKey
+	hasJTI, hasSID bool
+	user           uuidKey
+}
+
+// lookup returns the state of q's token, session and user. It does not
+// allocate. Entries past their expiry but not yet swept still count: the
+// answer can only be stricter than Redis's, and a token past its expiry
+// fails the claim check anyway.
+func (s *state) lookup(q query) (tokenRevoked, sessionRevoked bool, version int64) {
+	s.mu.RLock()
+	if q.hasJTI {
+		_, tokenRevoked = s.tokens[q.jti]
+	}
+	if q.hasSID {
+		_, sessionRevoked = s.sessions[q.sid]
+	}
+	version = s.users[q.user].version
 	s.mu.RUnlock()
-	return revoked, version
+	return tokenRevoked, sessionRevoked, version
 }
 
 // sweepChunk bounds the entries one sweep step visits holding the lock.
@@ -129,6 +151,7 @@ const sweepChunk = 16 << 10
 // expired entry may survive one sweep and go at a later one.
 func (s *state) sweep(nowSec int64) int {
 	return sweepMap(&s.mu, s.tokens, nowSec, func(e uint32) uint32 { return e }) +
+		sweepMap(&s.mu, s.sessions, nowSec, func(e uint32) uint32 { return e }) +
 		sweepMap(&s.mu, s.users, nowSec, func(e userEntry) uint32 { return e.exp })
 }
 
@@ -167,11 +190,11 @@ func sweepStep[V any](mu *sync.RWMutex, m map[uuidKey]V, nowSec int64, exp func(
 	return visited, removed, true
 }
 
-// counts returns the number of token and user entries.
-func (s *state) counts() (tokens, users int) {
+// counts returns the number of token, session and user entries.
+func (s *state) counts() (tokens, sessions, users int) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.tokens), len(s.users)
+	return len(s.tokens), len(s.sessions), len(s.users)
 }
 
 // parseUUID parses a canonical lower-case UUID (as revocation.IsUUID and

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/pkg/revocation/revocationtest"
 )
 
@@ -75,13 +76,17 @@ func TestRulesMatchRevocationService(t *testing.T) {
 				s.apply(testRules, ev, nowMS)
 			}
 			want := ceilSeconds(c.Want.Expiry.UnixMilli())
-			if c.JTI != "" {
-				exp, ok := s.tokens[key(t, c.JTI)]
+			if c.JTI != "" || c.SessionID != "" {
+				m, id := s.tokens, c.JTI
+				if c.SessionID != "" {
+					m, id = s.sessions, c.SessionID
+				}
+				exp, ok := m[key(t, id)]
 				switch {
 				case c.Want.Absent && ok:
-					t.Fatalf("token present (expiry %d), want absent", exp)
+					t.Fatalf("entry present (expiry %d), want absent", exp)
 				case !c.Want.Absent && exp != want:
-					t.Fatalf("token expiry %d (present %v), want %d", exp, ok, want)
+					t.Fatalf("entry expiry %d (present %v), want %d", exp, ok, want)
 				}
 				return
 			}
@@ -104,8 +109,8 @@ func TestRulesMatchRevocationService(t *testing.T) {
 		if s.apply(testRules, tokenEvent(now.Add(-leeway)), nowMS) {
 			t.Fatal("event expiring now applied")
 		}
-		if tokens, users := s.counts(); tokens+users != 0 {
-			t.Fatalf("%d tokens, %d users, want none", tokens, users)
+		if tokens, sessions, users := s.counts(); tokens+sessions+users != 0 {
+			t.Fatalf("%d tokens, %d sessions, %d users, want none", tokens, sessions, users)
 		}
 	})
 	t.Run("ExpiredEntryCountsAsAbsent", func(t *testing.T) {
@@ -127,11 +132,24 @@ func TestLookup(t *testing.T) {
 	user := userEvent(tok.UserID, 4, now.Add(time.Hour), now)
 	s.apply(testRules, tok, now.UnixMilli())
 	s.apply(testRules, user, now.UnixMilli())
-	if revoked, v := s.lookup(key(t, tok.JTI), true, key(t, tok.UserID)); !revoked || v != 4 {
-		t.Fatalf("lookup = %v, %d; want revoked, version 4", revoked, v)
+	ses := events.SessionRevoked{UserID: tok.UserID, SessionID: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}.Event(now)
+	s.apply(testRules, ses, now.UnixMilli())
+	q := query{jti: key(t, tok.JTI), hasJTI: true, user: key(t, tok.UserID)}
+	if revoked, sesRevoked, v := s.lookup(q); !revoked || sesRevoked || v != 4 {
+		t.Fatalf("lookup = %v, %v, %d; want token revoked, session not asked, version 4", revoked, sesRevoked, v)
 	}
-	if revoked, v := s.lookup(uuidKey{}, false, key(t, uuid.NewString())); revoked || v != 0 {
-		t.Fatalf("unknown = %v, %d", revoked, v)
+	q = query{jti: key(t, uuid.NewString()), hasJTI: true, sid: key(t, ses.SessionID), hasSID: true, user: key(t, tok.UserID)}
+	if revoked, sesRevoked, _ := s.lookup(q); revoked || !sesRevoked {
+		t.Fatalf("session lookup = %v, %v; want token live, session revoked", revoked, sesRevoked)
+	}
+	// The session key is not a token key: a jti equal to a revoked sid is
+	// not revoked by it.
+	q = query{jti: key(t, ses.SessionID), hasJTI: true, user: key(t, tok.UserID)}
+	if revoked, _, _ := s.lookup(q); revoked {
+		t.Fatal("a session revocation revoked the token whose jti has the same value")
+	}
+	if revoked, sesRevoked, v := s.lookup(query{user: key(t, uuid.NewString())}); revoked || sesRevoked || v != 0 {
+		t.Fatalf("unknown = %v, %v, %d", revoked, sesRevoked, v)
 	}
 }
 
@@ -157,7 +175,7 @@ func TestSweep(t *testing.T) {
 	if want := (n+1)/2 + 1; removed != want {
 		t.Fatalf("removed %d, want %d", removed, want)
 	}
-	if tokens, users := s.counts(); tokens != n/2 || users != 1 {
+	if tokens, _, users := s.counts(); tokens != n/2 || users != 1 {
 		t.Fatalf("left %d tokens, %d users", tokens, users)
 	}
 }
@@ -208,7 +226,7 @@ func TestStep(t *testing.T) {
 		if !f.isFollowing() || !c.isReady() || c.AppliedSequence() != 9 {
 			t.Fatalf("following %v, ready %v, applied %d", f.isFollowing(), c.isReady(), c.AppliedSequence())
 		}
-		if tokens, _ := c.Entries(); tokens != 4 {
+		if tokens, _, _ := c.Entries(); tokens != 4 {
 			t.Fatalf("%d tokens, want 4", tokens)
 		}
 		if err := f.step(10, 0, subj, b); err != nil {
@@ -257,7 +275,7 @@ func TestStep(t *testing.T) {
 		if got := counterValue(t, c.metrics.invalid); got != 2 {
 			t.Fatalf("invalid = %v, want 2", got)
 		}
-		if tokens, users := f.st.counts(); tokens+users != 0 {
+		if tokens, sessions, users := f.st.counts(); tokens+sessions+users != 0 {
 			t.Fatal("invalid event applied")
 		}
 	})
@@ -270,28 +288,28 @@ func TestFreshness(t *testing.T) {
 	clock := now
 	c := newUnstarted(t, Config{Now: func() time.Time { return clock }, MaxStaleness: time.Second})
 	id, user := uuid.NewString(), uuid.NewString()
-	if _, ok := c.LocalRevocationState(id, user); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); ok {
 		t.Fatal("answered before ready")
 	}
 	c.install(newState(0), 5, clock.UnixNano(), time.Time{})
-	if _, ok := c.LocalRevocationState(id, user); !ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); !ok {
 		t.Fatal("not answering once installed")
 	}
 	clock = clock.Add(time.Second + time.Millisecond)
-	if _, ok := c.LocalRevocationState(id, user); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); ok {
 		t.Fatal("answered beyond MaxStaleness")
 	}
 	// A probe at a time the stream was at 7: fresh once 7 is applied.
 	c.probed(c.gen, clock.UnixNano(), 7)
-	if _, ok := c.LocalRevocationState(id, user); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); ok {
 		t.Fatal("fresh before applying the probed sequence")
 	}
 	c.advanced(6)
-	if _, ok := c.LocalRevocationState(id, user); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); ok {
 		t.Fatal("fresh at 6 of 7")
 	}
 	c.advanced(7)
-	if _, ok := c.LocalRevocationState(id, user); !ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); !ok {
 		t.Fatal("not fresh after applying the probed sequence")
 	}
 	// A probe of an older generation does not count.
@@ -300,11 +318,11 @@ func TestFreshness(t *testing.T) {
 	c.install(newState(0), 7, clock.UnixNano(), time.Time{})
 	clock = clock.Add(2 * time.Second)
 	c.probed(gen, clock.UnixNano(), 7)
-	if _, ok := c.LocalRevocationState(id, user); ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); ok {
 		t.Fatal("a probe from before the replay made the view fresh")
 	}
 	c.probed(c.gen, clock.UnixNano(), 7)
-	if _, ok := c.LocalRevocationState(id, user); !ok {
+	if _, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: id, UserID: user}); !ok {
 		t.Fatal("a current probe did not make the view fresh")
 	}
 }
@@ -316,7 +334,7 @@ func TestLocalRevocationStateDoesNotAllocate(t *testing.T) {
 	s.apply(testRules, tok, time.Now().UnixMilli())
 	c.install(s, 1, time.Now().UnixNano(), time.Time{})
 	allocs := testing.AllocsPerRun(1000, func() {
-		if st, ok := c.LocalRevocationState(tok.JTI, tok.UserID); !ok || !st.TokenRevoked {
+		if st, ok := c.LocalRevocationState(jwtx.RevocationQuery{JTI: tok.JTI, UserID: tok.UserID}); !ok || !st.TokenRevoked {
 			t.Fatal("revoked token not found")
 		}
 	})

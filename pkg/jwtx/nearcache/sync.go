@@ -211,8 +211,8 @@ func (f *follower) catchUp(last uint64) {
 	f.last = last
 	f.following.Store(true)
 	f.c.install(f.st, last, f.at, f.created)
-	tokens, users := f.st.counts()
-	f.c.log.Info("nearcache: caught up with the stream", "seq", last, "tokens", tokens, "users", users)
+	tokens, sessions, users := f.st.counts()
+	f.c.log.Info("nearcache: caught up with the stream", "seq", last, "tokens", tokens, "sessions", sessions, "users", users)
 }
 
 func (f *follower) isFollowing() bool { return f.following.Load() }

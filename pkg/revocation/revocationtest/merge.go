@@ -33,6 +33,9 @@ type MergeCase struct {
 	Events []revocation.Event
 	// JTI is set for a token case: the view's token_blacklist:{JTI}.
 	JTI string
+	// SessionID is set for a session case: the view's
+	// session_revoked:{SessionID}.
+	SessionID string
 	// UserID is set for a user case: the view's user_token_version:{UserID}.
 	UserID string
 	Want   KeyState
@@ -41,6 +44,7 @@ type MergeCase struct {
 // Fixed ids, so that a failing case names the same keys on every run.
 const (
 	jti  = "6f1d4a2c-1b3e-4c5d-8e9f-0a1b2c3d4e5f"
+	sid  = "3c9a7b1e-5d2f-4e6a-8b0c-1d2e3f4a5b6c"
 	user = "0b7e9c1a-2d3f-4a5b-9c8d-7e6f5a4b3c2d"
 )
 
@@ -54,6 +58,9 @@ func MergeCases(now time.Time, r revocation.Retention) []MergeCase {
 	}
 	usr := func(occurred time.Time, v int64, exp time.Time) revocation.Event {
 		return revocation.UserTokensRevoked{UserID: user, Version: v, ExpiresAt: exp}.Event(occurred)
+	}
+	ses := func(occurred, exp time.Time) revocation.Event {
+		return revocation.SessionRevoked{UserID: user, SessionID: sid, ExpiresAt: exp}.Event(occurred)
 	}
 	far := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	return []MergeCase{
@@ -81,6 +88,26 @@ func MergeCases(now time.Time, r revocation.Retention) []MergeCase {
 			Name:   "TokenExpired",
 			Events: []revocation.Event{tok(now.Add(-3*time.Hour), now.Add(-2*time.Hour))},
 			JTI:    jti, Want: KeyState{Absent: true},
+		},
+		{
+			Name:      "SessionExpiresAtExpPlusLeeway",
+			Events:    []revocation.Event{ses(now, now.Add(10*time.Minute))},
+			SessionID: sid, Want: KeyState{Expiry: now.Add(10*time.Minute + r.Leeway)},
+		},
+		{
+			Name:      "SessionExpiryOnlyExtended",
+			Events:    []revocation.Event{ses(now, now.Add(70*time.Minute)), ses(now, now.Add(10*time.Minute))},
+			SessionID: sid, Want: KeyState{Expiry: now.Add(70*time.Minute + r.Leeway)},
+		},
+		{
+			Name:      "SessionExpiryClampedToLongestLifetime",
+			Events:    []revocation.Event{ses(now, far)},
+			SessionID: sid, Want: KeyState{Expiry: limit},
+		},
+		{
+			Name:      "SessionExpired",
+			Events:    []revocation.Event{ses(now.Add(-3*time.Hour), now.Add(-2*time.Hour))},
+			SessionID: sid, Want: KeyState{Absent: true},
 		},
 		{
 			// The red-team finding: an issuer with a 5 s TTL must not cut

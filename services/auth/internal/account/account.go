@@ -62,7 +62,7 @@ type Revoker interface {
 // EnforcedState reads the state validators enforce (Redis);
 // *jwtx.RedisStore implements it.
 type EnforcedState interface {
-	RevocationState(ctx context.Context, jti, userID string) (jwtx.RevocationState, error)
+	RevocationState(ctx context.Context, q jwtx.RevocationQuery) (jwtx.RevocationState, error)
 }
 
 // Config holds a Service's dependencies. Users, Passwords, Issuer and

@@ -202,7 +202,7 @@ type enforced struct {
 	err     error
 }
 
-func (e enforced) RevocationState(context.Context, string, string) (jwtx.RevocationState, error) {
+func (e enforced) RevocationState(context.Context, jwtx.RevocationQuery) (jwtx.RevocationState, error) {
 	return jwtx.RevocationState{Initialized: true, UserVersion: e.version}, e.err
 }
 
@@ -389,7 +389,7 @@ func TestLogout(t *testing.T) {
 		}
 		ev := f.rev.events()[0]
 		if ev.Type != events.TypeTokenRevoked || ev.JTI != claims(0).ID || !ev.ExpiresAt.Equal(claims(0).ExpiresAt) ||
-			ev.Reason != account.ReasonLogout || ev.Actor != userID {
+			ev.Reason != account.ReasonLogout || ev.Actor != events.UserActor(userID) {
 			t.Fatalf("event %+v", ev)
 		}
 	})
@@ -444,7 +444,7 @@ func TestLogoutAll(t *testing.T) {
 		}
 		ev := f.rev.events()[0]
 		if ev.Type != events.TypeUserTokensRevoked || ev.Version != 4 || !ev.ExpiresAt.Equal(t0.Add(15*time.Minute)) ||
-			ev.Reason != account.ReasonLogoutAllDevices {
+			ev.Reason != account.ReasonLogoutAll {
 			t.Fatalf("event %+v", ev)
 		}
 		if v := f.users.version(userID); v != 4 {

@@ -213,7 +213,7 @@ func (s *Service) issueVersion(ctx context.Context, userID string, stored int64)
 		return stored
 	}
 	rctx, cancel := context.WithTimeout(ctx, enforcedVersionTimeout)
-	st, err := s.enforced.RevocationState(rctx, "", userID)
+	st, err := s.enforced.RevocationState(rctx, jwtx.RevocationQuery{UserID: userID})
 	cancel()
 	if err != nil {
 		return stored

@@ -21,8 +21,8 @@ import (
 
 // Event reasons.
 const (
-	ReasonLogout           = "logout"
-	ReasonLogoutAllDevices = "logout_all_devices"
+	ReasonLogout    = events.ReasonLogout
+	ReasonLogoutAll = events.ReasonLogoutAll
 )
 
 // Outcome is how far a revocation got.
@@ -76,7 +76,7 @@ func (s *Service) Logout(ctx context.Context, claims *jwtx.Claims) (Revocation, 
 	}
 	ev := events.TokenRevoked{
 		UserID: claims.Subject, JTI: claims.ID, ExpiresAt: claims.ExpiresAt,
-		Reason: ReasonLogout, Actor: claims.Subject,
+		Reason: ReasonLogout, Actor: events.UserActor(claims.Subject),
 	}.Event(s.now())
 	ev.ID = eventID(s.eventIDKey, ev.ID, ev.Type, ev.JTI, strconv.FormatInt(ev.ExpiresAt.UnixNano(), 10))
 	ack, err := s.revoker.Publish(ctx, ev)
@@ -132,8 +132,8 @@ func (s *Service) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.E
 		UserID:    claims.Subject,
 		Version:   target,
 		ExpiresAt: now.Add(s.issuer.TTL()),
-		Reason:    ReasonLogoutAllDevices,
-		Actor:     claims.Subject,
+		Reason:    ReasonLogoutAll,
+		Actor:     events.UserActor(claims.Subject),
 	}.Event(now)
 	ev.ID = eventID(s.eventIDKey, ev.ID, ev.Type, ev.UserID, strconv.FormatInt(ev.Version, 10))
 	ack, err := s.revoker.Publish(ctx, ev)

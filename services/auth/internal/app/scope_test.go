@@ -82,10 +82,10 @@ func TestRevocationScopedToThePresentedToken(t *testing.T) {
 			t.Fatalf("%d events in the stream, want 2: %+v", len(evs), evs)
 		}
 		tok, user := evs[0], evs[1]
-		if tok.Type != events.TypeTokenRevoked || tok.UserID != alice || tok.JTI != payloadOf(t, a1)["jti"] || tok.Actor != alice {
+		if tok.Type != events.TypeTokenRevoked || tok.UserID != alice || tok.JTI != payloadOf(t, a1)["jti"] || tok.Actor != events.UserActor(alice) {
 			t.Fatalf("token event %+v, want alice's a1", tok)
 		}
-		if user.Type != events.TypeUserTokensRevoked || user.UserID != alice || user.Version != 1 || user.Actor != alice {
+		if user.Type != events.TypeUserTokensRevoked || user.UserID != alice || user.Version != 1 || user.Actor != events.UserActor(alice) {
 			t.Fatalf("user event %+v, want alice's version 1", user)
 		}
 	})

@@ -193,11 +193,12 @@ func (r *Revoker) await(ctx context.Context, ev events.Event, ack events.PubAck)
 }
 
 // enforced reads the exact Redis state for ev: the blacklist key for a
-// token, the user version for a user, and in both cases the checkpoint.
+// token, the session key for a session, the user version for a user, and
+// in every case the checkpoint.
 func (r *Revoker) enforced(ctx context.Context, ev events.Event) bool {
 	ctx, cancel := context.WithTimeout(ctx, r.stateTO)
 	defer cancel()
-	st, err := r.state.RevocationState(ctx, ev.JTI, ev.UserID)
+	st, err := r.state.RevocationState(ctx, jwtx.RevocationQuery{JTI: ev.JTI, SessionID: ev.SessionID, UserID: ev.UserID})
 	if err != nil {
 		r.logger.Debug("revoke: reading revocation state", "event", ev.ID, "err", err)
 		return false
@@ -205,8 +206,11 @@ func (r *Revoker) enforced(ctx context.Context, ev events.Event) bool {
 	if !st.Initialized {
 		return false
 	}
-	if ev.Type == events.TypeUserTokensRevoked {
+	switch ev.Type {
+	case events.TypeUserTokensRevoked:
 		return st.UserVersion >= ev.Version
+	case events.TypeSessionRevoked:
+		return st.SessionRevoked
 	}
 	return st.TokenRevoked
 }

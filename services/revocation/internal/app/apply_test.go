@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,11 @@ func TestEventsWrittenWithAbsoluteExpiry(t *testing.T) {
 	tok := tokenEvent(now, now.Add(10*time.Minute))
 	user := userEvent(now, uuid.NewString(), 3, now.Add(15*time.Minute))
 	legacy := userEvent(now, uuid.NewString(), 1, time.Time{}) // no expires_at
+	session := events.SessionRevoked{UserID: uuid.NewString(), SessionID: uuid.NewString(), ExpiresAt: now.Add(12 * time.Minute),
+		Reason: events.ReasonRefreshTokenReuse, Actor: events.SystemActor("auth")}.Event(now)
 	e.publish(t, tok)
 	e.publish(t, user)
+	e.publish(t, session)
 	last := e.publish(t, legacy)
 	e.waitCheckpoint(t, last)
 
@@ -35,6 +39,9 @@ func TestEventsWrittenWithAbsoluteExpiry(t *testing.T) {
 	if body, ok := e.get(t, key(tok)); body != store.BlacklistValue {
 		t.Fatalf("token_blacklist value %q (present %v), want the marker %q", body, ok, store.BlacklistValue)
 	}
+	if body, ok := e.get(t, key(session)); body != store.BlacklistValue {
+		t.Fatalf("session_revoked value %q (present %v), want the marker %q", body, ok, store.BlacklistValue)
+	}
 	if v, _ := e.get(t, key(user)); v != "3" {
 		t.Errorf("user_token_version = %q, want 3", v)
 	}
@@ -42,9 +49,10 @@ func TestEventsWrittenWithAbsoluteExpiry(t *testing.T) {
 		t.Errorf("user_token_version (no expires_at) = %q, want 1", v)
 	}
 	for k, want := range map[string]time.Time{
-		key(tok):    tok.ExpiresAt.Add(leeway),
-		key(user):   user.OccurredAt.Add(maxTTL + leeway), // the longest token lifetime, whatever expires_at says
-		key(legacy): legacy.OccurredAt.Add(maxTTL + leeway),
+		key(tok):     tok.ExpiresAt.Add(leeway),
+		key(session): session.ExpiresAt.Add(leeway),
+		key(user):    user.OccurredAt.Add(maxTTL + leeway), // the longest token lifetime, whatever expires_at says
+		key(legacy):  legacy.OccurredAt.Add(maxTTL + leeway),
 	} {
 		if got := e.expireTime(t, k); got.Sub(want).Abs() > time.Millisecond {
 			t.Errorf("%s expires at %s, want %s", k, got, want)
@@ -57,8 +65,8 @@ func TestEventsWrittenWithAbsoluteExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 4 {
-		t.Errorf("keys = %v, want the three revocations and the checkpoint", keys)
+	if len(keys) != 5 {
+		t.Errorf("keys = %v, want the four revocations and the checkpoint", keys)
 	}
 	for _, k := range keys {
 		ttl, err := e.rdb.PTTL(ctx, k).Result()
@@ -144,7 +152,7 @@ func TestInvalidEventsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	future := strings.Replace(string(mismatch), `"schema_version":1`, `"schema_version":99`, 1)
+	future := strings.Replace(string(mismatch), `"schema_version":`+strconv.Itoa(events.SchemaVersion), `"schema_version":99`, 1)
 	if future == string(mismatch) {
 		t.Fatalf("no schema_version in %s", mismatch)
 	}

@@ -167,8 +167,11 @@ func userEvent(now time.Time, user string, version int64, exp time.Time) events.
 
 // key is the Redis key an event writes.
 func key(ev events.Event) string {
-	if ev.Type == events.TypeTokenRevoked {
+	switch ev.Type {
+	case events.TypeTokenRevoked:
 		return store.KeyPrefixTokenBlacklist + ev.JTI
+	case events.TypeSessionRevoked:
+		return store.KeyPrefixSessionRevoked + ev.SessionID
 	}
 	return store.KeyPrefixUserTokenVersion + ev.UserID
 }

@@ -138,6 +138,8 @@ func (s *Store) writeFor(ev revocation.Event, now time.Time) (w write, clamped b
 	switch ev.Type {
 	case revocation.TypeTokenRevoked:
 		w = write{key: KeyPrefixTokenBlacklist + ev.JTI, kind: "t", value: BlacklistValue}
+	case revocation.TypeSessionRevoked:
+		w = write{key: KeyPrefixSessionRevoked + ev.SessionID, kind: "t", value: BlacklistValue}
 	case revocation.TypeUserTokensRevoked:
 		w = write{key: KeyPrefixUserTokenVersion + ev.UserID, kind: "u", value: strconv.FormatInt(ev.Version, 10)}
 	default:

@@ -63,18 +63,18 @@ func TestParityWithNearCache(t *testing.T) {
 				t.Fatalf("near-cache did not apply the case's events: %v", err)
 			}
 
-			jti, user := c.JTI, c.UserID
-			if user == "" {
-				user = c.Events[0].UserID
+			q := jwtx.RevocationQuery{JTI: c.JTI, SessionID: c.SessionID, UserID: c.UserID}
+			if q.UserID == "" {
+				q.UserID = c.Events[0].UserID
 			}
-			fromRedis, err := redisView.RevocationState(ctx, jti, user)
+			fromRedis, err := redisView.RevocationState(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var fromCache jwtx.RevocationState
 			testkit.Eventually(t, 10*time.Second, "near-cache answers from memory", func() bool {
 				var ok bool
-				fromCache, ok = cache.LocalRevocationState(jti, user)
+				fromCache, ok = cache.LocalRevocationState(q)
 				return ok
 			})
 			if fromRedis != fromCache {
@@ -85,6 +85,8 @@ func TestParityWithNearCache(t *testing.T) {
 			case c.Want.Absent:
 			case c.JTI != "":
 				want.TokenRevoked = true
+			case c.SessionID != "":
+				want.SessionRevoked = true
 			default:
 				want.UserVersion = c.Want.Version
 			}

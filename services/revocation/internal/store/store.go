@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis key names. The first three are public interface read by pkg/jwtx
+// Redis key names. The first four are public interface read by pkg/jwtx
 // validators, defined once in package revocation; these are the same
 // constants.
 const (
@@ -28,6 +28,10 @@ const (
 	// KeyPrefixUserTokenVersion is followed by a user id; the value is the
 	// lowest token version still valid for that user.
 	KeyPrefixUserTokenVersion = revocation.KeyPrefixUserTokenVersion
+	// KeyPrefixSessionRevoked is followed by a session id (sid); the value
+	// is BlacklistValue and the key expires with the session's last access
+	// token.
+	KeyPrefixSessionRevoked = revocation.KeyPrefixSessionRevoked
 	// KeyCheckpoint holds the last applied stream sequence. Validators fail
 	// closed while it is missing.
 	KeyCheckpoint = revocation.KeyCheckpoint

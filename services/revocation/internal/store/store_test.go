@@ -354,8 +354,11 @@ func TestApplyMergeRules(t *testing.T) {
 				}
 			}
 			key := store.KeyPrefixTokenBlacklist + c.JTI
-			if c.UserID != "" {
+			switch {
+			case c.UserID != "":
 				key = store.KeyPrefixUserTokenVersion + c.UserID
+			case c.SessionID != "":
+				key = store.KeyPrefixSessionRevoked + c.SessionID
 			}
 			v, err := rdb.Get(ctx, key).Result()
 			if c.Want.Absent {
