@@ -1,5 +1,7 @@
 // Package store keeps the auth service's users in SQLite: id, username
-// (unique regardless of case), password hash and token version.
+// (unique regardless of case), password hash and token version; and their
+// sessions with the refresh tokens (stored as hashes) that rotate within
+// them.
 //
 //	db, err := store.Open(ctx, "auth.db", time.Now)
 //	err = db.CreateUser(ctx, store.User{ID: id, Username: "alice", PasswordHash: h})
@@ -86,7 +88,7 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+sessionSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: apply schema to %s: %w", path, err)
 	}
