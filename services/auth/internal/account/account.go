@@ -86,6 +86,18 @@ type Config struct {
 	// first (which would make the owner's a dropped duplicate). Nil: every
 	// event gets a random id.
 	EventIDKey []byte
+	// Sessions, when set (with an Issuer that is also a GrantIssuer),
+	// makes every login start a session with a refresh token.
+	Sessions Sessions
+	// RefreshKey keys the derivation of a refresh token's successor;
+	// required with Sessions.
+	RefreshKey []byte
+	// RefreshTTL is the lifetime of a refresh token; DefaultRefreshTTL
+	// when 0.
+	RefreshTTL time.Duration
+	// ReuseGrace is how long a spent refresh token is answered its
+	// successor again; DefaultReuseGrace when 0, none when negative.
+	ReuseGrace time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NewID returns new user ids (canonical UUIDs); default uuid.NewString.
@@ -106,6 +118,11 @@ type Service struct {
 	newID      func() string
 	logger     *slog.Logger
 	locks      userLocks
+	sessions   Sessions
+	grants     GrantIssuer
+	refreshKey []byte
+	refreshTTL time.Duration
+	reuseGrace time.Duration
 }
 
 // New returns a Service for cfg.
@@ -117,6 +134,23 @@ func New(cfg Config) (*Service, error) {
 		users: cfg.Users, passwords: cfg.Passwords, issuer: cfg.Issuer, revoker: cfg.Revoker,
 		enforced: cfg.Enforced, eventIDKey: cfg.EventIDKey,
 		now: cfg.Now, newID: cfg.NewID, logger: cfg.Logger,
+	}
+	if cfg.Sessions != nil {
+		g, ok := cfg.Issuer.(GrantIssuer)
+		if !ok || len(cfg.RefreshKey) == 0 {
+			return nil, errors.New("account: Sessions need an Issuer with IssueGrant and a RefreshKey")
+		}
+		s.sessions, s.grants, s.refreshKey = cfg.Sessions, g, cfg.RefreshKey
+	}
+	s.refreshTTL, s.reuseGrace = cfg.RefreshTTL, cfg.ReuseGrace
+	if s.refreshTTL <= 0 {
+		s.refreshTTL = DefaultRefreshTTL
+	}
+	switch {
+	case s.reuseGrace == 0:
+		s.reuseGrace = DefaultReuseGrace
+	case s.reuseGrace < 0:
+		s.reuseGrace = 0
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -121,10 +121,17 @@ var (
 
 const invalidCredentials = "invalid username or password"
 
-// Token is an issued access token and its claims.
+// Token is an issued access token and its claims, with the refresh token
+// of its session when sessions are on.
 type Token struct {
 	Token  string
 	Claims jwtx.Claims
+	// RefreshToken is empty without sessions; only ever in the answer.
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+	// Replay is set when Refresh answered a pair again within the grace
+	// window.
+	Replay bool
 }
 
 // Login checks the credentials and issues a token at issueVersion.
@@ -132,6 +139,11 @@ type Token struct {
 // ErrWrongPassword (both CodeInvalidCredentials) after the same work (one argon2id hash). A hash with outdated parameters is
 // replaced on the way.
 func (s *Service) Login(ctx context.Context, username, pw string) (Token, error) {
+	return s.LoginClient(ctx, username, pw, Client{})
+}
+
+// LoginClient is Login for a described client, stored with the session.
+func (s *Service) LoginClient(ctx context.Context, username, pw string, c Client) (Token, error) {
 	if err := ValidateLogin(username, pw); err != nil {
 		return Token{}, err
 	}
@@ -142,7 +154,11 @@ func (s *Service) Login(ctx context.Context, username, pw string) (Token, error)
 	if s.passwords.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u.ID, pw)
 	}
-	token, claims, err := s.issuer.Issue(u.ID, s.issueVersion(ctx, u.ID, u.TokenVersion))
+	version := s.issueVersion(ctx, u.ID, u.TokenVersion)
+	if s.sessionsEnabled() {
+		return s.startSession(ctx, u.ID, version, c)
+	}
+	token, claims, err := s.issuer.Issue(u.ID, version)
 	if err != nil {
 		return Token{}, err
 	}

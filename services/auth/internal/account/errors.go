@@ -31,6 +31,14 @@ const (
 	// retry helps (500, logged at error level); an operator must repair
 	// the user's version. Logging out one token at a time still works.
 	CodeVersionExhausted = "token_version_exhausted"
+	// CodeInvalidGrant: a refresh token that is malformed, unknown,
+	// expired or of a revoked session (401).
+	CodeInvalidGrant = "invalid_grant"
+	// CodeRefreshTokenReused: a spent refresh token presented after the
+	// grace window; its session is revoked (401).
+	CodeRefreshTokenReused = "refresh_token_reused"
+	// CodeNotFound: no such session among the user's own (404).
+	CodeNotFound = "not_found"
 )
 
 // ErrUnavailable wraps every failure to make a revocation durable: the

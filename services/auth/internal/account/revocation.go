@@ -68,8 +68,10 @@ const storeTimeout = 10 * time.Second
 
 // Logout revokes the token claims describe (already checked for signature
 // and claims, not for revocation: logging out must work while Redis is
-// down, and repeating it must be accepted) by its jti. A legacy token
-// (no jti) is refused with CodeUnsupportedToken.
+// down, and repeating it must be accepted) by its jti and, when it has a
+// sid, ends its session too (TokenRevoked and SessionRevoked, published
+// concurrently). A legacy token (no jti) is refused with
+// CodeUnsupportedToken.
 func (s *Service) Logout(ctx context.Context, claims *jwtx.Claims) (Revocation, error) {
 	if claims.Legacy() {
 		return Revocation{}, errorf(CodeUnsupportedToken, "use logout-all-devices")
@@ -79,6 +81,15 @@ func (s *Service) Logout(ctx context.Context, claims *jwtx.Claims) (Revocation, 
 		Reason: ReasonLogout, Actor: events.UserActor(claims.Subject),
 	}.Event(s.now())
 	ev.ID = eventID(s.eventIDKey, ev.ID, ev.Type, ev.JTI, strconv.FormatInt(ev.ExpiresAt.UnixNano(), 10))
+	sess, ok, err := s.logoutSession(ctx, claims)
+	if err != nil {
+		return Revocation{Event: ev, Outcome: Unavailable}, err
+	}
+	if ok {
+		// Both at once: the jti (what Part 1 promises) and the session (its
+		// other access tokens); the least outcome of the two is answered.
+		return s.revokeSessions(ctx, []store.Session{sess}, ev)
+	}
 	ack, err := s.revoker.Publish(ctx, ev)
 	if err != nil {
 		return Revocation{Event: ev, Outcome: Unavailable}, err
@@ -126,6 +137,11 @@ func (s *Service) revokeUser(ctx context.Context, claims *jwtx.Claims) (events.E
 		return events.Event{}, events.PubAck{}, &Error{Code: CodeVersionExhausted,
 			Message: "the account's token version cannot be raised any further; logout-all-devices is unavailable for it until an operator repairs it (retrying will not help)",
 			Err:     fmt.Errorf("user %s: stored token version %d, token ver %d: no version above them up to %d", claims.Subject, stored, claims.Version, events.MaxVersion)}
+	}
+	// The sessions die first: a refresh racing this call cannot mint a
+	// token at the new version for a session that is ending.
+	if err := s.revokeAllSessions(sctx, claims.Subject); err != nil {
+		return events.Event{}, events.PubAck{}, err
 	}
 	now := s.now()
 	ev := events.UserTokensRevoked{
