@@ -80,6 +80,9 @@ func TestLogin(t *testing.T) {
 			AccessToken string `json:"access_token"`
 			TokenType   string `json:"token_type"`
 			ExpiresIn   int64  `json:"expires_in"`
+			// Sessions (issue #11): the refresh token of the login's session.
+			RefreshToken     string `json:"refresh_token"`
+			RefreshExpiresIn int64  `json:"refresh_expires_in"`
 		}
 		decodeStrict(t, res.body, &tok)
 		if tok.TokenType != "Bearer" || tok.ExpiresIn != 900 || strings.Count(tok.AccessToken, ".") != 2 {

@@ -61,7 +61,10 @@ type Main struct {
 	// stop ends what Open started in the background (ensureStream).
 	stop   context.CancelFunc
 	bgDone chan struct{}
-	rdb    *redis.Client
+	// stopSweep ends the sweeper of expired sessions (startSweeper).
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+	rdb       *redis.Client
 	// servers are AUTH_HTTP_ADDR (the API; index 0) and AUTH_METRICS_ADDR
 	// (/metrics alone; index 1).
 	servers  *service.Servers
@@ -144,6 +147,10 @@ func (m *Main) close() error {
 		if err := m.servers.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if m.stopSweep != nil {
+		m.stopSweep()
+		<-m.sweepDone
 	}
 	if m.annSub != nil {
 		_ = m.annSub.Unsubscribe() // gone already if the connection closed

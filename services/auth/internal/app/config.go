@@ -33,6 +33,8 @@ type Config struct {
 	Issuer             string
 	Audience           string
 	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration // lifetime of a refresh token
+	RefreshReuseGrace  time.Duration // a spent refresh token answered its successor again
 	AcceptLegacyTokens bool
 	RevocationWait     time.Duration
 	Argon2MemoryKiB    uint32
@@ -75,6 +77,8 @@ func settings(c *Config) service.Settings {
 			{Env: "AUTH_ISSUER", Default: "http://localhost:8080", Help: "iss of issued tokens", Apply: service.String(&c.Issuer, true)},
 			{Env: "AUTH_AUDIENCE", Default: "api", Help: "aud of issued tokens", Apply: service.String(&c.Audience, true)},
 			{Env: "AUTH_ACCESS_TOKEN_TTL", Default: "15m", Help: "access token lifetime", Apply: service.Duration(&c.AccessTokenTTL, time.Second)},
+			{Env: "AUTH_REFRESH_TOKEN_TTL", Default: "720h", Help: "refresh token lifetime (each refresh rotates it)", Apply: service.Duration(&c.RefreshTokenTTL, time.Second)},
+			{Env: "AUTH_REFRESH_REUSE_GRACE", Default: "10s", Help: "how long a spent refresh token is answered the same successor pair again (concurrent tabs); after it, presenting it is reuse and revokes the session; 0: none", Apply: service.Duration(&c.RefreshReuseGrace, 0)},
 			{Env: "AUTH_ACCEPT_LEGACY_TOKENS", Default: "false", Bool: true, Help: "accept tokens without jti (revocable only by logout-all-devices)", Apply: service.Bool(&c.AcceptLegacyTokens)},
 			{Env: "AUTH_REVOCATION_WAIT", Default: "3s", Help: "how long logout waits for enforcement before answering 202", Apply: service.Duration(&c.RevocationWait, time.Millisecond)},
 			{Env: "AUTH_ARGON2_MEMORY_KIB", Default: "65536", Help: "argon2id memory per hash, KiB", Apply: func(v string) error {
@@ -124,6 +128,9 @@ func ParseConfig(getenv func(string) string, args []string, out io.Writer) (Conf
 	}
 	if c.StreamMaxAge <= c.AccessTokenTTL {
 		return Config{}, fmt.Errorf("%w: AUTH_STREAM_MAX_AGE (%s) must exceed AUTH_ACCESS_TOKEN_TTL (%s)", ErrUsage, c.StreamMaxAge, c.AccessTokenTTL)
+	}
+	if c.RefreshReuseGrace >= c.RefreshTokenTTL {
+		return Config{}, fmt.Errorf("%w: AUTH_REFRESH_REUSE_GRACE (%s) must be less than AUTH_REFRESH_TOKEN_TTL (%s)", ErrUsage, c.RefreshReuseGrace, c.RefreshTokenTTL)
 	}
 	if c.Argon2MemoryKiB < 8*uint32(c.Argon2Parallelism) {
 		return Config{}, fmt.Errorf("%w: AUTH_ARGON2_MEMORY_KIB (%d) must be at least 8 * AUTH_ARGON2_PARALLELISM (%d)", ErrUsage, c.Argon2MemoryKiB, c.Argon2Parallelism)

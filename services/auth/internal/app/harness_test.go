@@ -271,6 +271,9 @@ func (s *stack) tryLogin(user, pw string) (string, response) {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int64  `json:"expires_in"`
+		// Sessions (issue #11): the refresh token of the login's session.
+		RefreshToken     string `json:"refresh_token"`
+		RefreshExpiresIn int64  `json:"refresh_expires_in"`
 	}
 	decodeStrict(s.t, res.body, &out)
 	return out.AccessToken, res
@@ -347,6 +350,11 @@ return 0`)
 					return err
 				}
 				err = rdb.SetArgs(ctx, jwtx.BlacklistKey(ev.JTI), body, redis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(pxat)}).Err()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+			case events.TypeSessionRevoked:
+				err := rdb.SetArgs(ctx, jwtx.SessionKey(ev.SessionID), "1", redis.SetArgs{Mode: "NX", ExpireAt: time.UnixMilli(pxat)}).Err()
 				if err != nil && !errors.Is(err, redis.Nil) {
 					return err
 				}

@@ -83,7 +83,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Users: m.db, Passwords: hasher, Issuer: signer, Revoker: revoker,
 		Enforced:   jwtx.NewRedisStore(m.rdb),
 		EventIDKey: eventIDKey(key),
-		Now:        m.Now, Logger: m.Logger,
+		Sessions:   m.db, RefreshKey: deriveKey(key, refreshKeyLabel),
+		RefreshTTL: cfg.RefreshTokenTTL, ReuseGrace: reuseGrace(cfg.RefreshReuseGrace),
+		Now: m.Now, Logger: m.Logger,
 	})
 	if err != nil {
 		return err
@@ -103,16 +105,36 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.serve(ctx, api, revoker.Wait())
+	if err := m.serve(ctx, api, revoker.Wait()); err != nil {
+		return err
+	}
+	return m.startSweeper()
 }
 
 // eventIDKey derives the key of the event ids (account.Config.EventIDKey)
 // from the signing key, so that every replica sharing a signing key gives
 // one revocation one id, and nobody who cannot sign tokens can predict it.
-func eventIDKey(key ed25519.PrivateKey) []byte {
+func eventIDKey(key ed25519.PrivateKey) []byte { return deriveKey(key, "eventjwt/auth/event-id/v1") }
+
+// refreshKeyLabel derives the key of refresh-token successors
+// (account.Config.RefreshKey): every replica sharing the signing key
+// derives the same successor, and nobody who cannot sign can.
+const refreshKeyLabel = "eventjwt/auth/refresh/v1"
+
+// deriveKey is HMAC-SHA256(seed of key, label).
+func deriveKey(key ed25519.PrivateKey, label string) []byte {
 	mac := hmac.New(sha256.New, key.Seed())
-	mac.Write([]byte("eventjwt/auth/event-id/v1"))
+	mac.Write([]byte(label))
 	return mac.Sum(nil)
+}
+
+// reuseGrace maps AUTH_REFRESH_REUSE_GRACE to account.Config.ReuseGrace,
+// where 0 means the default and a negative value none.
+func reuseGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // signingKey reads AUTH_SIGNING_KEY_FILE, or generates a key.

@@ -78,10 +78,24 @@ func TestRevocationScopedToThePresentedToken(t *testing.T) {
 	})
 	t.Run("StreamHoldsOnlyAlicesEvents", func(t *testing.T) {
 		evs := s.streamEvents()
-		if len(evs) != 2 {
-			t.Fatalf("%d events in the stream, want 2: %+v", len(evs), evs)
+		// Logout publishes the token's and its session's events (issue #11).
+		if len(evs) != 3 {
+			t.Fatalf("%d events in the stream, want 3: %+v", len(evs), evs)
 		}
-		tok, user := evs[0], evs[1]
+		var tok, sess, user events.Event
+		for _, ev := range evs {
+			switch ev.Type {
+			case events.TypeTokenRevoked:
+				tok = ev
+			case events.TypeSessionRevoked:
+				sess = ev
+			default:
+				user = ev
+			}
+		}
+		if sess.UserID != alice || sess.SessionID != payloadOf(t, a1)["sid"] || sess.Reason != events.ReasonLogout {
+			t.Fatalf("session event %+v, want alice's a1 session", sess)
+		}
 		if tok.Type != events.TypeTokenRevoked || tok.UserID != alice || tok.JTI != payloadOf(t, a1)["jti"] || tok.Actor != events.UserActor(alice) {
 			t.Fatalf("token event %+v, want alice's a1", tok)
 		}
@@ -102,15 +116,16 @@ func TestRevokingTwiceStoresOneEvent(t *testing.T) {
 	for range 2 {
 		wantNoContent(t, s.post("/v1/auth/logout", a1, ""))
 	}
-	if n := len(s.streamEvents()); n != 1 {
-		t.Fatalf("%d events after logging out twice, want 1", n)
+	// One token event and one session event, each stored once.
+	if n := len(s.streamEvents()); n != 2 {
+		t.Fatalf("%d events after logging out twice, want 2", n)
 	}
 	for range 2 {
 		wantNoContent(t, s.post("/v1/auth/logout-all-devices", a2, ""))
 	}
 	evs := s.streamEvents()
-	if len(evs) != 2 || evs[0].ID == evs[1].ID {
-		t.Fatalf("events after logging out of all devices twice: %+v, want 2 distinct", evs)
+	if len(evs) != 3 || evs[1].ID == evs[2].ID {
+		t.Fatalf("events after logging out of all devices twice: %+v, want 2 distinct after the logout's 2", evs)
 	}
 	if st := s.meStatus(a2); st != http.StatusUnauthorized {
 		t.Fatalf("/me %d", st)

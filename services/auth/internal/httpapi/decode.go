@@ -32,49 +32,84 @@ type Credentials struct {
 // *http.MaxBytesError.
 func DecodeCredentials(body io.Reader) (Credentials, error) {
 	var c Credentials
+	if err := decodeStrings(body, map[string]*string{"username": &c.Username, "password": &c.Password}); err != nil {
+		return Credentials{}, err
+	}
+	return c, nil
+}
+
+// RefreshRequest is the body of POST /v1/auth/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// DecodeRefresh reads a refresh body, {"refresh_token"}, with the rules
+// of DecodeCredentials. A missing member is left empty.
+func DecodeRefresh(body io.Reader) (RefreshRequest, error) {
+	var q RefreshRequest
+	if err := decodeStrings(body, map[string]*string{"refresh_token": &q.RefreshToken}); err != nil {
+		return RefreshRequest{}, err
+	}
+	return q, nil
+}
+
+// PasswordChange is the body of POST /v1/auth/password.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// DecodePasswordChange reads a password change body with the rules of
+// DecodeCredentials.
+func DecodePasswordChange(body io.Reader) (PasswordChange, error) {
+	var q PasswordChange
+	if err := decodeStrings(body, map[string]*string{"current_password": &q.CurrentPassword, "new_password": &q.NewPassword}); err != nil {
+		return PasswordChange{}, err
+	}
+	return q, nil
+}
+
+// decodeStrings reads one flat JSON object whose members are among fields,
+// each at most once and each a string, into fields (see DecodeCredentials).
+func decodeStrings(body io.Reader, fields map[string]*string) error {
 	dec := json.NewDecoder(body)
 	tok, err := dec.Token()
 	switch {
 	case errors.Is(err, io.EOF):
-		return Credentials{}, errorf(CodeInvalidRequest, "the request body is empty")
+		return errorf(CodeInvalidRequest, "the request body is empty")
 	case err != nil:
-		return Credentials{}, decodeError(err)
+		return decodeError(err)
 	case tok != json.Delim('{'):
-		return Credentials{}, errorf(CodeInvalidRequest, "the request body must be a JSON object")
+		return errorf(CodeInvalidRequest, "the request body must be a JSON object")
 	}
 	seen := map[string]bool{}
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return Credentials{}, decodeError(err)
+			return decodeError(err)
 		}
 		if tok == json.Delim('}') {
 			break
 		}
 		name, _ := tok.(string) // the decoder only returns strings as member names
-		var dst *string
-		switch name {
-		case "username":
-			dst = &c.Username
-		case "password":
-			dst = &c.Password
-		default:
-			return Credentials{}, errorf(CodeInvalidRequest, "unknown field "+quoteName(name))
+		dst, ok := fields[name]
+		if !ok {
+			return errorf(CodeInvalidRequest, "unknown field "+quoteName(name))
 		}
 		if seen[name] {
-			return Credentials{}, errorf(CodeInvalidRequest, fmt.Sprintf("duplicate field %q", name))
+			return errorf(CodeInvalidRequest, fmt.Sprintf("duplicate field %q", name))
 		}
 		seen[name] = true
 		if tok, err = dec.Token(); err != nil {
-			return Credentials{}, decodeError(err)
+			return decodeError(err)
 		}
 		v, ok := tok.(string)
 		if !ok {
-			return Credentials{}, errorf(CodeInvalidRequest, fmt.Sprintf("field %q must be a string", name))
+			return errorf(CodeInvalidRequest, fmt.Sprintf("field %q must be a string", name))
 		}
 		*dst = v
 	}
-	return c, trailing(dec)
+	return trailing(dec)
 }
 
 // trailing refuses anything but whitespace after the object.

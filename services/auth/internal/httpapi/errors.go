@@ -23,8 +23,10 @@ const (
 	CodeWeakPassword          = account.CodeWeakPassword
 	CodeRevocationUnavailable = account.CodeRevocationUnavailable
 	CodeVersionExhausted      = account.CodeVersionExhausted
+	CodeInvalidGrant          = account.CodeInvalidGrant
+	CodeRefreshTokenReused    = account.CodeRefreshTokenReused
 	CodeInvalidToken          = "invalid_token"
-	CodeNotFound              = "not_found"
+	CodeNotFound              = account.CodeNotFound
 	CodeMethodNotAllowed      = "method_not_allowed"
 	CodeRateLimited           = "rate_limited"
 	CodeRequestTooLarge       = "request_too_large"
@@ -47,7 +49,7 @@ func Status(code string) int {
 	switch code {
 	case CodeInvalidRequest, CodeUnsupportedToken, CodeWeakPassword:
 		return http.StatusBadRequest
-	case CodeInvalidCredentials, CodeInvalidToken:
+	case CodeInvalidCredentials, CodeInvalidToken, CodeInvalidGrant, CodeRefreshTokenReused:
 		return http.StatusUnauthorized
 	case CodeNotFound:
 		return http.StatusNotFound

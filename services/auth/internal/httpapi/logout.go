@@ -26,6 +26,14 @@ func (s *Server) parseBearer(r *http.Request) (*jwtx.Claims, error) {
 	return s.validator.Parse(token)
 }
 
+// sessionReasons maps an endpoint to the reason of the sessions it ends.
+var sessionReasons = map[string]string{
+	"logout":             account.ReasonLogout,
+	"logout_all_devices": account.ReasonLogoutAll,
+	"session_revoked":    account.ReasonSessionRevoked,
+	"credential_change":  account.ReasonCredentialChange,
+}
+
 // logout: POST /v1/auth/logout revokes the presented token by its jti
 // (account.Logout).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -48,13 +56,24 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, endpoint string,
 		s.fail(w, r, err)
 		return
 	}
-	rev, err := run(r.Context(), claims)
+	s.answerRevocation(w, r, endpoint, func(ctx context.Context) (account.Revocation, error) { return run(ctx, claims) })
+}
+
+// answerRevocation runs a revocation and answers its outcome: 204
+// enforced, 202 pending, or the error (503 when durability was not
+// confirmed).
+func (s *Server) answerRevocation(w http.ResponseWriter, r *http.Request, endpoint string,
+	run func(ctx context.Context) (account.Revocation, error)) {
+	rev, err := run(r.Context())
 	if err != nil {
 		if errors.Is(err, account.ErrUnavailable) {
 			s.metrics.logouts.WithLabelValues(endpoint, "503").Inc()
 		}
 		s.fail(w, r, err)
 		return
+	}
+	if reason, ok := sessionReasons[endpoint]; ok {
+		s.metrics.sessionsRevoked.WithLabelValues(reason).Inc()
 	}
 	if rev.Outcome == account.Enforced {
 		s.metrics.logouts.WithLabelValues(endpoint, "204").Inc()

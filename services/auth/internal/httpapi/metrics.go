@@ -41,6 +41,11 @@ type metrics struct {
 	// rate-limit counters could not be read.
 	rateLimitErrors prometheus.Counter
 	panics          prometheus.Counter
+	// refreshes counts refreshes by outcome (rotated, grace_replay,
+	// reused, invalid, error).
+	refreshes *prometheus.CounterVec
+	// sessionsRevoked counts session-ending answers by reason.
+	sessionsRevoked *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,8 +79,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "auth_http_panics_total",
 			Help: "Handler panics turned into 500 answers (should stay 0).",
 		}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_refreshes_total",
+			Help: "Refresh requests by outcome: rotated, grace_replay, reused (session revoked), invalid, error.",
+		}, []string{"outcome"}),
+		sessionsRevoked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_sessions_revoked_total",
+			Help: "Requests that ended sessions (durable), by reason: logout, logout_all, session_revoked, credential_change, refresh_token_reuse.",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.logouts, m.loginFailures, m.rateLimited, m.rateLimitErrors, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.logouts, m.loginFailures, m.rateLimited, m.rateLimitErrors, m.panics, m.refreshes, m.sessionsRevoked} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 		}
@@ -84,6 +97,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		for _, st := range []string{"204", "202", "503"} {
 			m.logouts.WithLabelValues(e, st)
 		}
+	}
+	for _, o := range []string{"rotated", "grace_replay", "reused", "invalid", "error"} {
+		m.refreshes.WithLabelValues(o)
 	}
 	for _, r := range []string{"unknown_user", "wrong_password"} {
 		m.loginFailures.WithLabelValues(r)

@@ -1,5 +1,5 @@
 // Package httpapi is the HTTP interface of the auth service: register,
-// login, logout, logout-all-devices, me, the JWK set, health and readiness,
+// login, refresh, sessions, password change, logout, logout-all-devices, me, the JWK set, health and readiness,
 // with JSON errors everywhere; /metrics is a handler of its own, for a
 // listener apart from the API's. It decodes requests, calls the account
 // protocol (package account) and maps its outcomes and codes to statuses:
@@ -32,7 +32,11 @@ import (
 // *account.Service implements it.
 type Accounts interface {
 	Register(ctx context.Context, username, password string) (userID string, err error)
-	Login(ctx context.Context, username, password string) (account.Token, error)
+	LoginClient(ctx context.Context, username, password string, c account.Client) (account.Token, error)
+	Refresh(ctx context.Context, refreshToken string) (account.Token, error)
+	Sessions(ctx context.Context, claims *jwtx.Claims) ([]account.SessionInfo, error)
+	RevokeSession(ctx context.Context, claims *jwtx.Claims, sid string) (account.Revocation, error)
+	ChangePassword(ctx context.Context, claims *jwtx.Claims, current, next string) (account.Revocation, error)
 	Logout(ctx context.Context, claims *jwtx.Claims) (account.Revocation, error)
 	LogoutAll(ctx context.Context, claims *jwtx.Claims) (account.Revocation, error)
 	User(ctx context.Context, id string) (store.User, error)
@@ -145,6 +149,10 @@ func (s *Server) routes() http.Handler {
 	// before counting an attempt or hashing a password.
 	handle(http.MethodPost, "/v1/auth/register", s.requireJSON(s.register))
 	handle(http.MethodPost, "/v1/auth/login", s.requireJSON(s.login))
+	handle(http.MethodPost, "/v1/auth/refresh", s.requireJSON(s.refresh))
+	handle(http.MethodGet, "/v1/auth/sessions", s.validator.Middleware(http.HandlerFunc(s.sessions)).ServeHTTP)
+	handle(http.MethodDelete, "/v1/auth/sessions/{sid}", s.deleteSession)
+	handle(http.MethodPost, "/v1/auth/password", s.validator.Middleware(s.requireJSON(s.changePassword)).ServeHTTP)
 	handle(http.MethodPost, "/v1/auth/logout", s.logout)
 	handle(http.MethodPost, "/v1/auth/logout-all-devices", s.logoutAllDevices)
 	handle(http.MethodGet, "/v1/auth/me", s.validator.Middleware(http.HandlerFunc(s.me)).ServeHTTP)

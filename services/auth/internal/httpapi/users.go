@@ -41,6 +41,9 @@ type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
+	// RefreshToken and RefreshExpiresIn are set when sessions are on.
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
 }
 
 // login: POST /v1/auth/login -> 200 token. Unknown users and wrong
@@ -63,7 +66,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tok, err := s.accounts.Login(ctx, req.Username, req.Password)
+	tok, err := s.accounts.LoginClient(ctx, req.Username, req.Password, s.client(r))
 	switch {
 	case errors.Is(err, account.ErrUnknownUser):
 		s.metrics.loginFailures.WithLabelValues("unknown_user").Inc()
@@ -79,11 +82,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: tok.Token,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(tok.Claims.ExpiresAt.Sub(tok.Claims.IssuedAt) / time.Second),
-	})
+	writeJSON(w, http.StatusOK, tokenBody(tok, s.now()))
 }
 
 // meResponse is the body of GET /v1/auth/me.
