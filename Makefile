@@ -98,7 +98,7 @@ bench:
 	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkParse|BenchmarkVerifiedCache)$$' -count 3 . | tee $$out/jwtx-parse.txt); \
 	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkValidateRedis|BenchmarkRevocationCheck|BenchmarkRedisConcurrency|BenchmarkFailClosedHung)$$' . | tee $$out/jwtx-redis.txt); \
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkNearCacheValidate|BenchmarkLocalRevocationState)$$' -count 3 . | tee $$out/nearcache.txt); \
-	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart)$$' -benchtime 1x -timeout 20m . | tee $$out/nearcache-load.txt); \
+	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart|BenchmarkEntryMemory)$$' -benchtime 1x -timeout 20m . | tee $$out/nearcache-load.txt); \
 	(cd services/revocation && $(BENCH) -bench '^(BenchmarkIngest|BenchmarkRebuild)$$' -benchtime 1x -timeout 20m ./internal/ingest | tee $$out/ingest.txt); \
 	(cd services/revocation && $(BENCH) -bench '^BenchmarkPublish$$' -benchtime 2000x ./internal/ingest | tee $$out/publish.txt); \
 	(cd tests/integration && $(BENCH) -bench '^BenchmarkLogout$$' -benchtime 1x -timeout 10m . | tee $$out/logout.txt)

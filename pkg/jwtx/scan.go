@@ -218,7 +218,7 @@ func (p *scanner) array(depth int) bool {
 // are compared pairwise without allocating; past them a map keeps a
 // payload with thousands of members linear.
 type nameSet struct {
-	small [8]string
+	small [16]string
 	n     int
 	big   map[string]struct{}
 }
