@@ -44,6 +44,8 @@ type stack struct {
 	hc          *http.Client
 	// beforeOpen, when set, adjusts each new Main before Open.
 	beforeOpen func(*app.Main)
+	// logs, when set before a restart, also receives the service's log.
+	logs io.Writer
 }
 
 // startStack starts NATS, Redis (with revocation:checkpoint = 0) and the
@@ -89,7 +91,11 @@ func (s *stack) restart(env map[string]string) {
 		s.vars[k] = v
 	}
 	vars := maps.Clone(s.vars)
-	m, err := app.NewMain(func(k string) string { return vars[k] }, nil, newTestWriter(s.t))
+	var stderr io.Writer = newTestWriter(s.t)
+	if s.logs != nil {
+		stderr = io.MultiWriter(stderr, s.logs)
+	}
+	m, err := app.NewMain(func(k string) string { return vars[k] }, nil, stderr)
 	if err != nil {
 		s.t.Fatalf("NewMain: %v", err)
 	}
