@@ -88,3 +88,42 @@ func referenceDecode(body []byte) (httpapi.Credentials, bool) {
 	}
 	return c, true
 }
+
+// FuzzDecodeRefresh feeds arbitrary bodies to the refresh decoder: it must
+// never panic, a refusal must be a short invalid_request, and an accepted
+// body must be an object that encoding/json reads as holding only
+// "refresh_token", a string, with the same value. Run it with
+//
+//	go test -run '^$' -fuzz '^FuzzDecodeRefresh$' -fuzztime 10s ./internal/httpapi
+func FuzzDecodeRefresh(f *testing.F) {
+	for _, seed := range []string{
+		`{"refresh_token":"uucg8BAdEDzCgK-Y9UQNkzqP8T01lJmx4w0RlfuEOik"}`,
+		`{}`, ``, `null`, `[]`, `{"refresh_token":1}`, `{"refresh_token":"a","refresh_token":"b"}`,
+		`{"REFRESH_TOKEN":"a"}`, `{"refresh_token":"a"} x`, `{"refresh_token":{"a":[[[]]]}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := httpapi.DecodeRefresh(bytes.NewReader(body))
+		if err != nil {
+			var apiErr *httpapi.Error
+			if !errors.As(err, &apiErr) || apiErr.Code != httpapi.CodeInvalidRequest || apiErr.Message == "" || len(apiErr.Message) > 200 {
+				t.Fatalf("refusal %v (%T), want a short invalid_request *Error", err, err)
+			}
+			return
+		}
+		var m map[string]any
+		if !json.Valid(body) || json.Unmarshal(body, &m) != nil || m == nil {
+			t.Fatalf("accepted %q, which encoding/json does not read as an object", body)
+		}
+		for k, v := range m {
+			s, ok := v.(string)
+			if k != "refresh_token" || !ok || s != got.RefreshToken {
+				t.Fatalf("accepted %q as %+v; encoding/json reads %v", body, got, m)
+			}
+		}
+		if !utf8.ValidString(got.RefreshToken) {
+			t.Fatalf("accepted invalid UTF-8: %+v", got)
+		}
+	})
+}
