@@ -155,6 +155,11 @@ func insertToken(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
 
 // inTx runs fn in one (immediate) transaction.
 func (s *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	release, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %s: begin: %w", op, err)
@@ -294,6 +299,11 @@ func (s *DB) RevokeUserSessions(ctx context.Context, userID, exceptSID, reason s
 // MarkRevocationEnforced records that the revocation of session sid was
 // seen enforced at the validators.
 func (s *DB) MarkRevocationEnforced(ctx context.Context, sid string) error {
+	release, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if _, err := s.db.ExecContext(ctx,
 		`UPDATE sessions SET revocation_enforced = 1 WHERE sid = ? AND revoked_at IS NOT NULL`, sid); err != nil {
 		return fmt.Errorf("store: mark revocation enforced: %w", err)
