@@ -86,6 +86,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./pkg/jwtx; done
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/revocation
 	cd services/auth && $(GO) test -run '^$$' -fuzz '^FuzzDecodeCredentials$$' -fuzztime $(FUZZTIME) ./internal/httpapi
+	cd services/auth && $(GO) test -run '^$$' -fuzz '^FuzzDecodeRefresh$$' -fuzztime $(FUZZTIME) ./internal/httpapi
 
 # Every performance figure beside its baseline (docs/PERFORMANCE.md): Go
 # benchmarks of each module, outputs in $(BENCH_DIR), then the table and
