@@ -134,7 +134,7 @@ type endpoints struct {
 func printTryIt(w io.Writer, t endpoints) {
 	_, _ = fmt.Fprintf(w, `
 Event-driven JWT revocation is running.
-  auth        http://%[1]s   (register, login, me, logout, logout-all-devices, jwks, /healthz /readyz)
+  auth        http://%[1]s   (register, login, refresh, sessions, password, me, logout, logout-all-devices, jwks, /healthz /readyz)
   revocation  http://%[2]s   (/healthz /readyz)
   metrics     http://%[5]s/metrics (auth)   http://%[6]s/metrics (revocation)   loopback only
   NATS        %[3]s  (JetStream stream REVOCATIONS)
@@ -144,6 +144,7 @@ Try it (needs curl):
   curl -s -X POST http://%[1]s/v1/auth/register -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse battery"}'
   TOKEN=$(curl -s -X POST http://%[1]s/v1/auth/login -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse battery"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -s http://%[1]s/v1/auth/me -H "Authorization: Bearer $TOKEN"
+  curl -s http://%[1]s/v1/auth/sessions -H "Authorization: Bearer $TOKEN"                                             # this login is a session
   curl -s -o /dev/null -w '%%{http_code}\n' -X POST http://%[1]s/v1/auth/logout -H "Authorization: Bearer $TOKEN"    # 204: revoked and enforced
   curl -s -i http://%[1]s/v1/auth/me -H "Authorization: Bearer $TOKEN"                                                # 401 token_revoked
   curl -s http://%[5]s/metrics | grep '^auth_logout_outcomes_total'                                              # the 204 counted
