@@ -1,8 +1,9 @@
 // Package events publishes and consumes the revocation events of package
 // revocation over NATS JetStream: the REVOCATIONS stream's configuration
 // (EnsureStream, CheckStream), a Publisher that waits for JetStream to
-// store each event, and durable consumers (Subscribe, SubscribeExisting)
-// that hand each valid event to a handler and drop invalid ones.
+// store each event, durable consumers (Subscribe, SubscribeExisting)
+// that hand each valid event to a handler and drop invalid ones, and
+// UserRevocations, which reads one user's history from the stream.
 //
 // Publishing a revocation and waiting for JetStream to store it:
 //
@@ -13,6 +14,10 @@
 //
 //	sub, err := events.Subscribe(ctx, js, events.SubscribeConfig{Durable: "billing"},
 //		func(ctx context.Context, ev events.Event, meta events.Meta) error { return nil })
+//
+// Reading one user's revocation history (the stream is the audit log):
+//
+//	recs, more, err := events.UserRevocations(ctx, js, userID, events.HistoryOptions{})
 //
 // The events themselves, their subjects, encoding and expiry rules live
 // in package revocation, which needs no NATS; the names below are the
