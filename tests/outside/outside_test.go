@@ -14,7 +14,7 @@ import (
 
 // version is the version the test publishes the libraries at: the one
 // their go.mod files require of each other.
-const version = "v0.2.0"
+const version = "v0.3.0"
 
 // A service outside the repository requires jwtx (or events) at version
 // from a module proxy, with no go.work and no replace: go mod tidy, go
