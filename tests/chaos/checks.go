@@ -93,8 +93,10 @@ func (c *Cluster) Settle(ctx context.Context, s *Stats, bound time.Duration) {
 
 // CheckRedis checks every acknowledged revocation of the whole run against
 // Redis: a token revoked by logout has its blacklist entry, a token revoked
-// by logout-all has its user's version above its ver, while the token is
-// unexpired; and no entry lives longer than the token it protects against.
+// by logout-all has its user's version above its ver, a token whose
+// session was revoked (refresh token reuse) has its session's entry, while
+// the token is unexpired; and no entry lives longer than the token it
+// protects against (a session's entry: than the longest token lifetime).
 func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
 	now := time.Now()
 	var missing []string
@@ -105,13 +107,13 @@ func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
 		batch := toks[i:min(i+chunk, len(toks))]
 		pipe := c.RDB.Pipeline()
 		type probe struct {
-			t        *token
-			bl, ver  *redis.StringCmd
-			blT, vrT *redis.DurationCmd
+			t             *token
+			bl, ver, ses  *redis.StringCmd
+			blT, vrT, seT *redis.DurationCmd
 		}
 		var probes []probe
 		for _, t := range batch {
-			if !t.byLogout.Load() && !t.byAll.Load() {
+			if !t.byLogout.Load() && !t.byAll.Load() && !t.bySession.Load() {
 				continue
 			}
 			if time.Unix(t.Exp, 0).Before(now.Add(ttlSlack)) {
@@ -123,6 +125,9 @@ func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
 			}
 			if t.byAll.Load() {
 				p.ver, p.vrT = pipe.Get(ctx, jwtx.UserVersionKey(t.Sub)), pipe.PTTL(ctx, jwtx.UserVersionKey(t.Sub))
+			}
+			if t.bySession.Load() {
+				p.ses, p.seT = pipe.Get(ctx, jwtx.SessionKey(t.SID)), pipe.PTTL(ctx, jwtx.SessionKey(t.SID))
 			}
 			probes = append(probes, p)
 		}
@@ -138,6 +143,14 @@ func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
 					missing = append(missing, "token_blacklist:"+p.t.JTI)
 				} else if ttl := p.blT.Val(); ttl <= 0 || ttl > limit {
 					s.Violate("token_blacklist:%s TTL %s, token expires in %s", p.t.JTI, ttl, time.Until(time.Unix(p.t.Exp, 0)))
+				}
+			}
+			if p.ses != nil {
+				if p.ses.Err() != nil {
+					lost++
+					missing = append(missing, "session_revoked:"+p.t.SID)
+				} else if ttl := p.seT.Val(); ttl <= 0 || ttl > tokenTTL+revLeeway+ttlSlack {
+					s.Violate("session_revoked:%s TTL %s, longer than the token lifetime", p.t.SID, ttl)
 				}
 			}
 			if p.ver != nil {

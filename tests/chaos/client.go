@@ -70,6 +70,7 @@ func get(ctx context.Context, url string) (int, string, error) {
 type claims struct {
 	Sub string `json:"sub"`
 	JTI string `json:"jti"`
+	SID string `json:"sid"`
 	Ver int64  `json:"ver"`
 	Exp int64  `json:"exp"`
 }

@@ -249,6 +249,7 @@ func (c *Cluster) startAuth(ctx context.Context) error {
 		"AUTH_DB_PATH=" + filepath.Join(c.dir, "auth.db"), "AUTH_SIGNING_KEY_FILE=" + keyFile,
 		"AUTH_ISSUER=" + issuer, "AUTH_AUDIENCE=" + audience,
 		"AUTH_ACCESS_TOKEN_TTL=" + tokenTTL.String(), "AUTH_REVOCATION_WAIT=" + revocationWait.String(),
+		"AUTH_REFRESH_REUSE_GRACE=" + reuseGrace.String(),
 		"AUTH_ARGON2_MEMORY_KIB=64", "AUTH_ARGON2_ITERATIONS=1", "AUTH_ARGON2_PARALLELISM=1",
 		// 50 virtual users log in from one address: brute-force limits would
 		// only throttle the load (they are tested in services/auth).

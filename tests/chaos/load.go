@@ -22,6 +22,8 @@ type Load struct {
 	o        *Oracle
 	VUs      int
 	Hammers  int
+	Thieves  int                        // goroutines replaying spent refresh tokens (thieves.go)
+	stolen   stolen                     // the sessions the thieves got revoked
 	observer atomic.Pointer[func(call)] // sees every hammer call to a validator
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -37,6 +39,10 @@ func (l *Load) Start(ctx context.Context) {
 	for range l.Hammers {
 		l.wg.Add(1)
 		go func() { defer l.wg.Done(); l.hammer(ctx) }()
+	}
+	for i := range l.Thieves {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); l.thief(ctx, i) }()
 	}
 	l.wg.Add(1)
 	go func() { defer l.wg.Done(); l.fuzz(ctx) }()

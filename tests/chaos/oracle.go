@@ -21,7 +21,8 @@ type token struct {
 	raw string
 	claims
 	byLogout, byAll atomic.Bool  // an acknowledged revocation covers it
-	acked204        atomic.Int64 // first 204 receipt
+	bySession       atomic.Bool  // its session was revoked (refresh token reuse answered 401)
+	acked204        atomic.Int64 // first 204 receipt (or 401 refresh_token_reused of its session)
 	acked202        atomic.Int64 // first 202 receipt
 	logoutSent      atomic.Int64 // a revocation request was sent
 	logoutStart     atomic.Int64
@@ -171,7 +172,7 @@ func (o *Oracle) Validated(where string, t *token, c call) {
 	}
 	if r := t.acked204.Load(); r != 0 && start > r {
 		s.RevokedAccepted.Add(1)
-		s.Violate("%s accepted token %s %s after its 204", where, t.JTI, time.Duration(start-r))
+		s.Violate("%s accepted token %s %s after its revocation was acknowledged (204, or 401 to a refresh-token reuse)", where, t.JTI, time.Duration(start-r))
 		return
 	}
 	if r := t.acked202.Load(); r != 0 && !o.faultActive.Load() {

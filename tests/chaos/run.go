@@ -32,6 +32,7 @@ type Config struct {
 	Hold       time.Duration // how long an outage lasts
 	Backlog    int           // events published while the consumer is paused
 	Kills      int           // kill -9 of the revocation service in scenario 1
+	Thieves    int           // refresh-token thieves in scenario 11
 	Retries    int           // kill-before-PubAck rounds in scenario 2
 	SettleMax  time.Duration // bound for the consumer to drain after load
 	Only       []string      // scenario names to run (all when empty)
@@ -41,14 +42,14 @@ type Config struct {
 // Short is the configuration of TestChaosShort: every scenario, small.
 func Short(root string) Config {
 	return Config{Root: root, VUs: 50, Hammers: 8, Validators: 3, Warm: 700 * time.Millisecond,
-		Tail: 500 * time.Millisecond, Hold: time.Second, Backlog: 3000, Kills: 2, Retries: 2,
+		Tail: 500 * time.Millisecond, Hold: time.Second, Backlog: 3000, Kills: 2, Retries: 2, Thieves: 8,
 		SettleMax: 30 * time.Second, Log: io.Discard}
 }
 
 // Full is the configuration of `make chaos`.
 func Full(root string) Config {
 	return Config{Root: root, Full: true, VUs: 50, Hammers: 32, Validators: 3, Warm: 20 * time.Second,
-		Tail: 15 * time.Second, Hold: 4 * time.Second, Backlog: 100_000, Kills: 12, Retries: 10,
+		Tail: 15 * time.Second, Hold: 4 * time.Second, Backlog: 100_000, Kills: 12, Retries: 10, Thieves: 32,
 		SettleMax: 10 * time.Minute, Log: os.Stderr}
 }
 
@@ -65,10 +66,12 @@ func (e *env) logf(format string, args ...any) {
 	_, _ = fmt.Fprintf(e.cfg.Log, "chaos: "+format+"\n", args...)
 }
 
-// scenario is one named fault.
+// scenario is one named fault; Thieves adds the refresh-token thieves
+// (Config.Thieves) to its load.
 type scenario struct {
-	Name  string
-	Fault func(ctx context.Context, e *env) error
+	Name    string
+	Fault   func(ctx context.Context, e *env) error
+	Thieves bool
 }
 
 // Run starts the cluster and runs every scenario; the report's Violations
@@ -130,6 +133,9 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 	e.o.firstClosed.Store(0)
 	start := time.Now()
 	e.load = &Load{c: e.c, o: e.o, VUs: e.cfg.VUs, Hammers: e.cfg.Hammers}
+	if sc.Thieves {
+		e.load.Thieves = e.cfg.Thieves
+	}
 	e.load.Start(ctx)
 	if err := testkit.Poll(ctx, e.cfg.Warm+30*time.Second, "first revocations acknowledged", func() bool {
 		return time.Since(start) >= e.cfg.Warm && s.Acked.Load() > 0
@@ -146,6 +152,9 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 	e.load.Observe(nil)
 	e.c.Settle(ctx, s, e.cfg.SettleMax)
 	e.c.CheckRedis(ctx, e.o, s)
+	if sc.Thieves {
+		e.judgeThieves(ctx)
+	}
 	s.Elapsed = time.Since(start)
 	return s
 }
@@ -153,15 +162,16 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 // scenarios lists the faults in the order they run.
 func scenarios() []scenario {
 	return []scenario{
-		{"1-kill-revocation", killRevocation},
-		{"2-kill-auth-before-puback", killAuthBeforePubAck},
-		{"3-kill-nats", killNATS},
-		{"4-redis-restarted-empty", redisRestartedEmpty},
-		{"5-redis-hung-and-blackholed", redisHung},
-		{"6-slow-consumer", slowConsumer},
-		{"7-duplicate-out-of-order", duplicatesOutOfOrder},
-		{"8-poison-messages", poisonMessages},
-		{"9-clock-skew", clockSkew},
-		{"10-two-revocation-services", twoRevocationServices},
+		{"1-kill-revocation", killRevocation, false},
+		{"2-kill-auth-before-puback", killAuthBeforePubAck, false},
+		{"3-kill-nats", killNATS, false},
+		{"4-redis-restarted-empty", redisRestartedEmpty, false},
+		{"5-redis-hung-and-blackholed", redisHung, false},
+		{"6-slow-consumer", slowConsumer, false},
+		{"7-duplicate-out-of-order", duplicatesOutOfOrder, false},
+		{"8-poison-messages", poisonMessages, false},
+		{"9-clock-skew", clockSkew, false},
+		{"10-two-revocation-services", twoRevocationServices, false},
+		{"11-refresh-token-reuse", refreshReuse, true},
 	}
 }
