@@ -87,6 +87,33 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 	var me struct {
 		JTI string `json:"jti"`
 	}
+	// Sessions under the same identities: a refresh rotates (SQLite
+	// only), and ending the session publishes session.revoked, which
+	// auth may publish, revocation may write and the validator may read.
+	var pair struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	mustCall(t, 200, "POST", base+"/v1/auth/login", "", creds, &pair)
+	sessionTok := pair.AccessToken
+	mustCall(t, 200, "POST", base+"/v1/auth/refresh", "", map[string]string{"refresh_token": pair.RefreshToken}, &pair)
+	var sessions struct {
+		Sessions []struct {
+			SID string `json:"sid"`
+		} `json:"sessions"`
+	}
+	mustCall(t, 200, "GET", base+"/v1/auth/sessions", pair.AccessToken, nil, &sessions)
+	if len(sessions.Sessions) != 1 {
+		t.Fatalf("sessions: %+v, want 1", sessions)
+	}
+	sid := sessions.Sessions[0].SID
+	mustCall(t, 204, "DELETE", base+"/v1/auth/sessions/"+sid, pair.AccessToken, nil, nil)
+	mustCall(t, 401, "GET", base+"/v1/auth/me", sessionTok, nil, nil)
+	mustCall(t, 401, "GET", base+"/v1/auth/me", pair.AccessToken, nil, nil)
+	if st, err := validator.RevocationState(ctx, jwtx.RevocationQuery{SessionID: sid, UserID: reg.UserID}); err != nil || !st.SessionRevoked {
+		t.Fatalf("validator after ending the session: %+v, %v", st, err)
+	}
+
 	first := login()
 	mustCall(t, 200, "GET", base+"/v1/auth/me", first, nil, &me)
 	mustCall(t, 204, "POST", base+"/v1/auth/logout", first, nil, nil) // durable and enforced
@@ -100,7 +127,8 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "chat saw both revocations", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return seen[events.TypeTokenRevoked+":"+reg.UserID] && seen[events.TypeUserTokensRevoked+":"+reg.UserID]
+		return seen[events.TypeTokenRevoked+":"+reg.UserID] && seen[events.TypeUserTokensRevoked+":"+reg.UserID] &&
+			seen[events.TypeSessionRevoked+":"+reg.UserID]
 	})
 
 	// Redis loses everything: the service notices and rebuilds, with the
@@ -109,6 +137,10 @@ func TestServicesRunUnderLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRevoked(t, validator, me.JTI, reg.UserID, "the logged-out token after FLUSHALL")
+	testkit.Eventually(t, 30*time.Second, "the ended session rebuilt", func() bool {
+		st, err := validator.RevocationState(ctx, jwtx.RevocationQuery{SessionID: sid, UserID: reg.UserID})
+		return err == nil && st.SessionRevoked
+	})
 	mustCall(t, 401, "GET", base+"/v1/auth/me", b, nil, nil)
 
 	if log := aclLog(t, adminRedis); len(log) > 0 {
