@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -268,10 +269,10 @@ func TestSessionsListAndDelete(t *testing.T) {
 	t.Run("List", func(t *testing.T) {
 		got := list(t, a[1].Access)
 		want := map[string]bool{a[0].SID: false, a[1].SID: true, a[2].SID: false}
-		if !mapsEqual(got, want) {
+		if !maps.Equal(got, want) {
 			t.Fatalf("alice's sessions seen with her second token: %v, want %v", got, want)
 		}
-		if got := list(t, b.Access); !mapsEqual(got, map[string]bool{b.SID: true}) {
+		if got := list(t, b.Access); !maps.Equal(got, map[string]bool{b.SID: true}) {
 			t.Fatalf("bob's sessions: %v", got)
 		}
 	})
@@ -297,7 +298,7 @@ func TestSessionsListAndDelete(t *testing.T) {
 	t.Run("DeleteOwn", func(t *testing.T) {
 		expectStatus(t, "DELETE alice's third session", s.DeleteSession(a[0].Access, a[2].SID), http.StatusNoContent)
 		got := list(t, a[0].Access)
-		if want := map[string]bool{a[0].SID: true, a[1].SID: false}; !mapsEqual(got, want) {
+		if want := map[string]bool{a[0].SID: true, a[1].SID: false}; !maps.Equal(got, want) {
 			t.Fatalf("alice's sessions after the DELETE: %v, want %v", got, want)
 		}
 		expectStatus(t, "the deleted session's token lists", s.Sessions(a[2].Access), http.StatusUnauthorized)
@@ -305,18 +306,6 @@ func TestSessionsListAndDelete(t *testing.T) {
 		expectStatus(t, "DELETE the presenting session", s.DeleteSession(a[1].Access, a[1].SID), http.StatusNoContent)
 		expectError(t, "refresh of the self-deleted session", s.Refresh(a[1].Refresh), http.StatusUnauthorized, "invalid_grant")
 	})
-}
-
-func mapsEqual(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestRefreshBadInput: malformed, oversized, empty, unknown and tampered
