@@ -98,6 +98,7 @@ bench:
 	@set -eo pipefail; export EVENTJWT_BENCH_SAMPLES=$(CURDIR)/$(BENCH_DIR)/samples; out=$(CURDIR)/$(BENCH_DIR); \
 	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkParse|BenchmarkVerifiedCache)$$' -count 3 . | tee $$out/jwtx-parse.txt); \
 	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkValidateRedis|BenchmarkRevocationCheck|BenchmarkRedisConcurrency|BenchmarkFailClosedHung)$$' . | tee $$out/jwtx-redis.txt); \
+	(cd pkg/jwtx && $(BENCH) -bench '^BenchmarkSessionCheck$$' -count 3 . | tee $$out/jwtx-session.txt); \
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkNearCacheValidate|BenchmarkLocalRevocationState)$$' -count 3 . | tee $$out/nearcache.txt); \
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart|BenchmarkEntryMemory)$$' -benchtime 1x -timeout 20m . | tee $$out/nearcache-load.txt); \
 	(cd services/revocation && $(BENCH) -bench '^(BenchmarkIngest|BenchmarkRebuild)$$' -benchtime 1x -timeout 20m ./internal/ingest | tee $$out/ingest.txt); \
