@@ -22,6 +22,15 @@ var (
 	// corrupt value). The token is rejected: validation fails closed. It
 	// matches neither ErrInvalidToken nor ErrRevoked; clients should retry.
 	ErrRevocationUnavailable = errors.New("jwtx: revocation status unavailable")
+
+	// ErrInsufficientScope means the token is valid but lacks a scope the
+	// route requires (RequireScope): 403 insufficient_scope (RFC 6750
+	// section 3.1), PermissionDenied in gRPC. It matches none of the above.
+	ErrInsufficientScope = errors.New("jwtx: insufficient scope")
+
+	// ErrClaimMissing means the token has no member of the name asked for
+	// (Claims.DecodeClaim, ClaimAs).
+	ErrClaimMissing = errors.New("jwtx: claim missing")
 )
 
 // Finer reasons for an invalid token; each matches ErrInvalidToken too.
