@@ -1,19 +1,38 @@
 // Package events publishes and consumes the revocation events of package
 // revocation over NATS JetStream: the REVOCATIONS stream's configuration
 // (EnsureStream, CheckStream), a Publisher that waits for JetStream to
-// store each event, durable consumers (Subscribe, SubscribeExisting)
-// that hand each valid event to a handler and drop invalid ones, and
-// UserRevocations, which reads one user's history from the stream.
+// store each event, subscribers that hand each valid event to a handler
+// and drop invalid ones, and UserRevocations, which reads one user's
+// history from the stream.
+//
+// There are two ways to subscribe, both optionally narrowed to one user
+// (UserID):
+//
+//   - shared (Subscribe, SubscribeExisting): a durable consumer with
+//     explicit acks whose messages are split across the replicas of a
+//     service, so that one of them acts on each event; a new durable can
+//     begin at a time (SubscribeConfig.StartAt);
+//   - broadcast (Broadcast): an ordered consumer per replica, so that every
+//     replica sees every event, from now, from a time or from a sequence.
+//
+// A replay of history begins at a time, not at the first message of a
+// stream whose retention may be long: now - (longest token lifetime +
+// leeway) holds every event that can still matter.
 //
 // Publishing a revocation and waiting for JetStream to store it:
 //
 //	ev := events.TokenRevoked{UserID: sub, JTI: jti, ExpiresAt: exp}.Event(time.Now())
 //	ack, err := events.NewPublisher(js).Publish(ctx, ev)
 //
-// Reacting to revocations in another microservice:
+// Reacting to revocations in another microservice, once per event:
 //
 //	sub, err := events.Subscribe(ctx, js, events.SubscribeConfig{Durable: "billing"},
 //		func(ctx context.Context, ev events.Event, meta events.Meta) error { return nil })
+//
+// On every replica (closing the revoked users' connections it holds):
+//
+//	sub, err := events.Broadcast(ctx, js, events.BroadcastConfig{}, closeRevoked)
+//	defer sub.Stop()
 //
 // Reading one user's revocation history (the stream is the audit log):
 //

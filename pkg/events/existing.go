@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -39,8 +40,8 @@ func CheckStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) 
 // $JS.API.CONSUMER.INFO.REVOCATIONS.<durable>. A missing consumer is an
 // error wrapping jetstream.ErrConsumerNotFound.
 func CheckConsumer(ctx context.Context, js jetstream.JetStream, cfg SubscribeConfig) (jetstream.Consumer, error) {
-	if cfg.Durable == "" {
-		return nil, errors.New("events: check consumer: Durable is required")
+	if err := cfg.check("check consumer"); err != nil {
+		return nil, err
 	}
 	cons, err := js.Consumer(ctx, StreamName, cfg.Durable)
 	if err != nil {
@@ -65,20 +66,24 @@ func compatible(got, want jetstream.ConsumerConfig) error {
 	if got.MaxDeliver > 0 {
 		return fmt.Errorf("max deliver is %d: an event failing that often would be dropped; want -1 (unlimited)", got.MaxDeliver)
 	}
-	filter := got.FilterSubject
-	if filter == "" && len(got.FilterSubjects) == 1 {
-		filter = got.FilterSubjects[0]
-	}
-	if len(got.FilterSubjects) > 1 {
-		return fmt.Errorf("filters are %v, want %q", got.FilterSubjects, want.FilterSubject)
-	}
-	if filter == "" && want.FilterSubject == SubjectAll {
+	have, need := filters(got), filters(want)
+	if len(have) == 0 && slices.Equal(need, []string{SubjectAll}) {
 		return nil // the whole stream, which is SubjectAll
 	}
-	if filter != want.FilterSubject {
-		return fmt.Errorf("filter is %q, want %q", filter, want.FilterSubject)
+	if !slices.Equal(have, need) {
+		return fmt.Errorf("filters are %q, want %q", have, need)
 	}
 	return nil
+}
+
+// filters returns the sorted subject filters of a consumer configuration.
+func filters(c jetstream.ConsumerConfig) []string {
+	fs := slices.Clone(c.FilterSubjects)
+	if c.FilterSubject != "" {
+		fs = append(fs, c.FilterSubject)
+	}
+	slices.Sort(fs)
+	return fs
 }
 
 // SubscribeExisting is Subscribe for a durable consumer that an
