@@ -28,6 +28,13 @@ const (
 	DefaultMaxTokenTTL = 24 * time.Hour
 	// DefaultSweepInterval is how often expired entries are removed.
 	DefaultSweepInterval = time.Minute
+	// ReplayMargin is added to MaxTokenTTL + Leeway to make the default
+	// ReplayWindow: room for publishers whose clocks run ahead of the NATS
+	// server's (an event's occurred_at later than the time it was stored).
+	ReplayMargin = 5 * time.Minute
+	// ReplayAll, as Config.ReplayWindow, replays the stream from its first
+	// message, whatever its retention.
+	ReplayAll time.Duration = -1
 )
 
 // Sentinel errors.
@@ -72,6 +79,15 @@ type Config struct {
 	// SweepInterval is how often expired entries are removed; default
 	// DefaultSweepInterval.
 	SweepInterval time.Duration
+	// ReplayWindow is how far back a replay starts: at the first message
+	// stored at or after now - ReplayWindow (by the Now clock), not at the
+	// first message of a stream whose retention (days, by default) is far
+	// longer than any token lives. An older event can no longer protect
+	// anything: every expiry is at most occurred_at + MaxTokenTTL + Leeway
+	// (revocation.Retention.Cap). The default, when 0, is MaxTokenTTL +
+	// Leeway + ReplayMargin; ReplayAll (any negative value) replays from
+	// the first message.
+	ReplayWindow time.Duration
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -91,6 +107,7 @@ type Cache struct {
 	maxStale    int64 // nanoseconds
 	probeEvery  time.Duration
 	sweepEvery  time.Duration
+	window      time.Duration // replays start at now - window; 0: at the first message
 	fallback    jwtx.RevocationStore
 	rules       rules
 	now         func() time.Time
@@ -156,6 +173,12 @@ func New(cfg Config) (*Cache, error) {
 		cfg.SweepInterval = DefaultSweepInterval
 	}
 	switch {
+	case cfg.ReplayWindow == 0:
+		cfg.ReplayWindow = cfg.MaxTokenTTL + cfg.Leeway + ReplayMargin
+	case cfg.ReplayWindow < 0:
+		cfg.ReplayWindow = 0
+	}
+	switch {
 	case cfg.MaxStaleness < 0 || cfg.ProbeInterval <= 0 || cfg.Leeway < 0 || cfg.MaxTokenTTL < 0 || cfg.SweepInterval < 0:
 		return nil, errors.New("nearcache: negative duration in Config")
 	case cfg.ProbeInterval >= cfg.MaxStaleness:
@@ -173,6 +196,7 @@ func New(cfg Config) (*Cache, error) {
 		maxStale:    int64(cfg.MaxStaleness),
 		probeEvery:  cfg.ProbeInterval,
 		sweepEvery:  cfg.SweepInterval,
+		window:      cfg.ReplayWindow,
 		fallback:    cfg.Fallback,
 		rules:       rules{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL},
 		now:         cfg.Now,
@@ -190,8 +214,9 @@ func New(cfg Config) (*Cache, error) {
 	return c, nil
 }
 
-// Start checks that the stream exists, then replays it from its first
-// message and follows it in the background until Close. ctx bounds only
+// Start checks that the stream exists, then replays it from now -
+// ReplayWindow (or its first message) and follows it in the background
+// until Close. ctx bounds only
 // the check. Use WaitReady to wait for the replay to catch up.
 func (c *Cache) Start(ctx context.Context) error {
 	if _, err := c.js.Stream(ctx, c.stream); err != nil {

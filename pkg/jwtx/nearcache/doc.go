@@ -1,6 +1,7 @@
 // Package nearcache keeps the revocation state in the validator's memory:
-// a Cache replays the REVOCATIONS stream from its first message at start,
-// then follows it, and answers revocation checks with no network round
+// a Cache replays the REVOCATIONS stream at start, from the first message
+// that can still matter (stored within Config.ReplayWindow: by default the
+// longest token lifetime + leeway + ReplayMargin), then follows it, and answers revocation checks with no network round
 // trip. It implements jwtx.LocalRevocationStore, so a jwtx.Validator asks
 // it first and only falls back to a bounded store call when it cannot
 // answer. It is the alternative to reading Redis on every validation; the
@@ -47,12 +48,20 @@
 //
 // # Replays
 //
-// The view is rebuilt from the first message of the stream (a new view
-// replaces the old one once caught up) when following can no longer be
-// trusted: a jump in the stream sequence while following (messages deleted
-// before they were applied), a sequence going backwards or a new creation
-// time of the stream (recreated), or no progress while the stream is ahead
-// for 2 × MaxStaleness. Jumps during a replay are deleted or aged-out
+// A replay reads the stream from now − ReplayWindow, not from its first
+// message: the stream's retention (7 days by default) is far longer than
+// any token lives, and an event older than MaxTokenTTL + Leeway protects
+// nothing (every expiry is at most occurred_at + MaxTokenTTL + Leeway),
+// so reading it would only cost time at every start. ReplayAll replays
+// everything. A replay that finds nothing stored after its start is
+// caught up at once.
+//
+// The view is rebuilt by such a replay (a new view replaces the old one
+// once caught up) when following can no longer be trusted: a jump in the
+// stream sequence while following (messages deleted before they were
+// applied), a sequence going backwards or a new creation time of the
+// stream (recreated), or no progress while the stream is ahead for 2 ×
+// MaxStaleness. Jumps during a replay are deleted or aged-out
 // messages and are fine. Invalid events are dropped with a log line and
 // counted.
 //
@@ -74,7 +83,8 @@
 //   - jwtx_nearcache_fallbacks_total, jwtx_nearcache_fail_closed_total:
 //     validations not answered from memory.
 //   - jwtx_nearcache_gaps_total, jwtx_nearcache_resyncs_total: replays;
-//     each costs a full read of the stream.
+//     each reads the stream's last ReplayWindow again.
+//   - jwtx_nearcache_replayed_messages_total: messages those reads cost.
 //   - jwtx_nearcache_invalid_events_total: garbage on the subjects.
 //   - jwtx_nearcache_probe_failures_total, jwtx_nearcache_ready,
 //     jwtx_nearcache_applied_sequence and jwtx_nearcache_entries{kind}.

@@ -17,6 +17,7 @@ type metrics struct {
 	failClosed prometheus.Counter
 	probeFails prometheus.Counter
 	evicted    prometheus.Counter
+	replayed   prometheus.Counter
 }
 
 // newMetrics creates the collectors and registers them with reg (when
@@ -34,6 +35,7 @@ func newMetrics(c *Cache, reg prometheus.Registerer) (*metrics, error) {
 		failClosed: counter("fail_closed_total", "Revocation checks refused because the view was stale or not ready and there is no fallback."),
 		probeFails: counter("probe_failures_total", "Freshness probes (stream info requests) that failed."),
 		evicted:    counter("evicted_total", "Entries removed by the sweep because their expiry passed."),
+		replayed:   counter("replayed_messages_total", "Messages read by replays before they caught up with the stream (the cost of starts and resyncs; bounded by ReplayWindow)."),
 	}
 	if reg == nil {
 		return m, nil
@@ -64,7 +66,7 @@ func newMetrics(c *Cache, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		newEntriesCollector(c),
 	}
-	for _, col := range append(gauges, m.gaps, m.resyncs, m.invalid, m.fallbacks, m.failClosed, m.probeFails, m.evicted) {
+	for _, col := range append(gauges, m.gaps, m.resyncs, m.invalid, m.fallbacks, m.failClosed, m.probeFails, m.evicted, m.replayed) {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("nearcache: register metrics (one Cache per registerer): %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,8 +26,8 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// syncLoop replays the stream and follows it, starting over from the first
-// message whenever following can no longer be trusted, until ctx is done.
+// syncLoop replays the stream and follows it, starting over (from now -
+// window, or the first message) whenever following can no longer be trusted, until ctx is done.
 func (c *Cache) syncLoop(ctx context.Context) {
 	defer c.wg.Done()
 	backoff := minBackoff
@@ -37,7 +38,7 @@ func (c *Cache) syncLoop(ctx context.Context) {
 		}
 		c.invalidate()
 		c.metrics.resyncs.Inc()
-		c.log.Warn("nearcache: view stale, replaying the stream from the start", "err", err)
+		c.log.Warn("nearcache: view stale, replaying the stream", "err", err)
 		if caughtUp {
 			backoff = minBackoff
 			continue
@@ -79,11 +80,7 @@ func (c *Cache) syncOnce(ctx context.Context) (caughtUp bool, err error) {
 	if info.State.Msgs == 0 {
 		f.catchUp(info.State.LastSeq)
 	}
-	oc, err := c.js.OrderedConsumer(ctx, c.stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{revocation.SubjectAll},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: time.Minute,
-	})
+	oc, err := c.js.OrderedConsumer(ctx, c.stream, c.replayFrom(at))
 	if err != nil {
 		return f.isFollowing(), fmt.Errorf("nearcache: ordered consumer: %w", err)
 	}
@@ -100,6 +97,13 @@ func (c *Cache) syncOnce(ctx context.Context) (caughtUp bool, err error) {
 		<-cc.Closed()
 		c.deleteConsumer(oc)
 	}()
+	// Consume created the consumer: its info says what it had to deliver.
+	// Nothing means that nothing was stored after the start (every message
+	// is older than the window): caught up, although no message will say
+	// so.
+	if ci := oc.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		f.nothingPending(ci.Delivered.Stream)
+	}
 	select {
 	case <-ctx.Done():
 		return false, nil
@@ -108,6 +112,21 @@ func (c *Cache) syncOnce(ctx context.Context) (caughtUp bool, err error) {
 	case reason := <-c.resyncAsked:
 		return f.isFollowing(), fmt.Errorf("%w: %s", errResync, reason)
 	}
+}
+
+// replayFrom returns the ordered consumer of a replay that began at Unix
+// ns at: from now - window, or from the first message.
+func (c *Cache) replayFrom(at int64) jetstream.OrderedConsumerConfig {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{revocation.SubjectAll},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: time.Minute,
+	}
+	if c.window > 0 {
+		from := time.Unix(0, at).Add(-c.window)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	}
+	return cfg
 }
 
 // deleteConsumer removes the ordered consumer's server state now rather
@@ -133,22 +152,40 @@ func (c *Cache) askResync(reason string) {
 }
 
 // follower applies the messages of one ordered consumer, in order, on the
-// consumer's callback goroutine.
+// consumer's callback goroutine; mu serialises that with syncOnce's own
+// catch-up when nothing is pending.
 type follower struct {
 	c       *Cache
 	st      *state
-	last    uint64    // last stream sequence seen
 	until   uint64    // the stream's last sequence when the replay began
 	at      int64     // Unix ns when the replay began (before reading until)
 	created time.Time // the stream's creation time
 	errc    chan error
 
+	mu       sync.Mutex
+	last     uint64 // last stream sequence seen
+	replayed int    // messages read before catching up
+	failed   bool   // errc was sent to; ignore what follows
+
 	following atomic.Bool // caught up: cur is st, gaps are errors
-	failed    bool        // errc was sent to; ignore what follows
+}
+
+// nothingPending catches up when the consumer, just created, had nothing
+// to deliver: everything the stream held through delivered (the sequence
+// before its start) is older than the replay's start.
+func (f *follower) nothingPending(delivered uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed || f.isFollowing() {
+		return
+	}
+	f.catchUp(max(f.last, f.until, delivered))
 }
 
 // handle applies one message.
 func (f *follower) handle(msg jetstream.Msg) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.failed {
 		return
 	}
@@ -181,6 +218,9 @@ func (f *follower) step(seq, pending uint64, subject string, data []byte) error 
 	}
 	f.apply(seq, subject, data)
 	f.last = seq
+	if !following {
+		f.replayed++
+	}
 	switch {
 	case following:
 		f.c.advanced(seq)
@@ -205,14 +245,16 @@ func (f *follower) apply(seq uint64, subject string, data []byte) {
 }
 
 // catchUp installs the replayed state: it holds everything the stream
-// held through last, and last was the stream's last sequence at f.at or
-// later.
+// held through last (from the replay's start), and last was the stream's
+// last sequence at f.at or later.
 func (f *follower) catchUp(last uint64) {
 	f.last = last
 	f.following.Store(true)
+	f.c.metrics.replayed.Add(float64(f.replayed))
 	f.c.install(f.st, last, f.at, f.created)
 	tokens, sessions, users := f.st.counts()
-	f.c.log.Info("nearcache: caught up with the stream", "seq", last, "tokens", tokens, "sessions", sessions, "users", users)
+	f.c.log.Info("nearcache: caught up with the stream", "seq", last, "replayed", f.replayed,
+		"window", f.c.window.String(), "tokens", tokens, "sessions", sessions, "users", users)
 }
 
 func (f *follower) isFollowing() bool { return f.following.Load() }
