@@ -3,6 +3,8 @@ package jwtx_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,82 +64,107 @@ func TestRedisStore_FailClosedHung(t *testing.T) {
 		{name: "Concurrent64Coalesced", goroutines: 64, each: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := startRedis(t)
-			f.set(t, jwtx.KeyCheckpoint, "1")
-			k := fixedKit(t)
-			// Each call goes to the real validator or the control in turn.
-			type side struct {
-				v           *jwtx.Validator
-				check, full procs.Latencies
-			}
-			var real, ctrl side
-			for _, s := range []struct {
-				sd    *side
-				store jwtx.RevocationStore
-			}{
-				{&real, jwtx.NewRedisStoreWithOptions(f.rdb, tc.opts)},
-				{&ctrl, stalledStore{}},
-			} {
-				cfg := k.Config(timedStore{s.store, &s.sd.check})
-				cfg.RevocationTimeout = budget
-				s.sd.v = mustValidator(t, cfg)
-			}
-			toks := make([]string, tc.goroutines)
-			for i := range toks {
-				toks[i] = k.Token(t, uuid.NewString(), 0)
-			}
-			if _, err := real.v.Validate(context.Background(), toks[0]); err != nil {
-				t.Fatal(err)
-			}
-			real.check = procs.Latencies{}
-			f.srv.Pause(t)
-			defer f.srv.Resume(t)
-			validate := func(s *side, tok string) {
-				start := time.Now()
-				_, err := s.v.Validate(context.Background(), tok)
-				s.full.Add(time.Since(start))
-				if !errors.Is(err, jwtx.ErrRevocationUnavailable) {
-					t.Errorf("Validate with Redis hung = %v, want ErrRevocationUnavailable", err)
+			// A real regression (a store waiting for Redis's own timeouts)
+			// fails every attempt; a machine busy with other work can push
+			// one attempt's tail past the limit, so a failed attempt is
+			// measured again, at most twice, and every attempt is logged.
+			const attempts = 3
+			for attempt := 1; ; attempt++ {
+				failures := measureHung(t, tc.opts, tc.goroutines, tc.each, budget)
+				if len(failures) == 0 {
+					return
 				}
-			}
-			sides := [2]*side{&real, &ctrl}
-			if tc.goroutines == 1 {
-				for i := range 2 * tc.each {
-					validate(sides[i%2], toks[0])
+				if attempt == attempts {
+					for _, f := range failures {
+						t.Error(f)
+					}
+					return
 				}
-			} else {
-				// Callers arrive at a steady rate, one every budget/64, so
-				// about 64 are waiting at any time (half on each side), as
-				// under real load; 64 callers released at once would time
-				// out at once and then all verify a signature at once,
-				// measuring the CPU queue of a 2-core machine rather than
-				// the store.
-				tick := time.NewTicker(budget / time.Duration(tc.goroutines))
-				defer tick.Stop()
-				var wg sync.WaitGroup
-				for i := range 2 * tc.goroutines * tc.each {
-					<-tick.C
-					wg.Go(func() { validate(sides[i%2], toks[(i/2)%len(toks)]) })
-				}
-				wg.Wait()
-			}
-			for _, m := range []struct {
-				what       string
-				real, ctrl *procs.Latencies
-			}{
-				{"revocation check", &real.check, &ctrl.check},
-				{"whole Validate", &real.full, &ctrl.full},
-			} {
-				p99, c99 := m.real.Percentile(99), m.ctrl.Percentile(99)
-				limit := budget*11/10 + max(0, c99-budget)
-				t.Logf("%s, %d calls, budget %s: Redis hung p50 %s p99 %s max %s; control p50 %s p99 %s; limit %s",
-					m.what, m.real.Len(), budget, m.real.Percentile(50), p99, m.real.Percentile(100),
-					m.ctrl.Percentile(50), c99, limit)
-				if p99 > limit {
-					t.Errorf("%s p99 %s with Redis hung, want <= %s (1.1 x %s, plus the control's %s past the budget)",
-						m.what, p99, limit, budget, max(0, c99-budget))
-				}
+				t.Logf("attempt %d over the limit (%s); measuring again", attempt, strings.Join(failures, "; "))
 			}
 		})
 	}
+}
+
+// measureHung runs one attempt of TestRedisStore_FailClosedHung on a fresh
+// Redis, hung once the first validation passed, and returns what was over
+// the limit (nothing when the attempt passed).
+func measureHung(t *testing.T, opts jwtx.RedisStoreOptions, goroutines, each int, budget time.Duration) (failures []string) {
+	t.Helper()
+	f := startRedis(t)
+	f.set(t, jwtx.KeyCheckpoint, "1")
+	k := fixedKit(t)
+	// Each call goes to the real validator or the control in turn.
+	type side struct {
+		v           *jwtx.Validator
+		check, full procs.Latencies
+	}
+	var real, ctrl side
+	for _, s := range []struct {
+		sd    *side
+		store jwtx.RevocationStore
+	}{
+		{&real, jwtx.NewRedisStoreWithOptions(f.rdb, opts)},
+		{&ctrl, stalledStore{}},
+	} {
+		cfg := k.Config(timedStore{s.store, &s.sd.check})
+		cfg.RevocationTimeout = budget
+		s.sd.v = mustValidator(t, cfg)
+	}
+	toks := make([]string, goroutines)
+	for i := range toks {
+		toks[i] = k.Token(t, uuid.NewString(), 0)
+	}
+	if _, err := real.v.Validate(context.Background(), toks[0]); err != nil {
+		t.Fatal(err)
+	}
+	real.check = procs.Latencies{}
+	f.srv.Pause(t)
+	defer f.srv.Resume(t)
+	validate := func(s *side, tok string) {
+		start := time.Now()
+		_, err := s.v.Validate(context.Background(), tok)
+		s.full.Add(time.Since(start))
+		if !errors.Is(err, jwtx.ErrRevocationUnavailable) {
+			t.Errorf("Validate with Redis hung = %v, want ErrRevocationUnavailable", err)
+		}
+	}
+	sides := [2]*side{&real, &ctrl}
+	if goroutines == 1 {
+		for i := range 2 * each {
+			validate(sides[i%2], toks[0])
+		}
+	} else {
+		// Callers arrive at a steady rate, one every budget/64, so about
+		// 64 are waiting at any time (half on each side), as under real
+		// load; 64 callers released at once would time out at once and
+		// then all verify a signature at once, measuring the CPU queue of
+		// a 2-core machine rather than the store.
+		tick := time.NewTicker(budget / time.Duration(goroutines))
+		defer tick.Stop()
+		var wg sync.WaitGroup
+		for i := range 2 * goroutines * each {
+			<-tick.C
+			wg.Go(func() { validate(sides[i%2], toks[(i/2)%len(toks)]) })
+		}
+		wg.Wait()
+	}
+	for _, m := range []struct {
+		what       string
+		real, ctrl *procs.Latencies
+	}{
+		{"revocation check", &real.check, &ctrl.check},
+		{"whole Validate", &real.full, &ctrl.full},
+	} {
+		p99, c99 := m.real.Percentile(99), m.ctrl.Percentile(99)
+		limit := budget*11/10 + max(0, c99-budget)
+		t.Logf("%s, %d calls, budget %s: Redis hung p50 %s p99 %s max %s; control p50 %s p99 %s; limit %s",
+			m.what, m.real.Len(), budget, m.real.Percentile(50), p99, m.real.Percentile(100),
+			m.ctrl.Percentile(50), c99, limit)
+		if p99 > limit {
+			failures = append(failures, fmt.Sprintf("%s p99 %s with Redis hung, want <= %s (1.1 x %s, plus the control's %s past the budget)",
+				m.what, p99, limit, budget, max(0, c99-budget)))
+		}
+	}
+	return failures
 }

@@ -13,18 +13,25 @@ import (
 type metrics struct {
 	results *prometheus.CounterVec
 	latency prometheus.Histogram
+	// counters are results' children by issuer name and resultLabels
+	// index, resolved once: no label hashing per validation.
+	counters map[string]*[len(resultLabels)]prometheus.Counter
 }
+
+// resultLabels are the values of the result label, in the order of
+// resultIndex.
+var resultLabels = [...]string{"ok", "invalid", "revoked", "unavailable"}
 
 // newMetrics registers the collectors with reg, or returns nil when reg is
 // nil. Collectors already registered by another Validator are shared.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, issuers []string) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
 	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "jwtx_validations_total",
-		Help: "Token validations by result: ok, invalid, revoked, unavailable.",
-	}, []string{"result"})
+		Help: "Token validations by result (ok, invalid, revoked, unavailable) and issuer (its configured name; unknown when the token names none).",
+	}, []string{"result", "issuer"})
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "jwtx_revocation_check_duration_seconds",
 		Help:    "Latency of one revocation check against the store.",
@@ -37,10 +44,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if latency, err = register(reg, latency); err != nil {
 		return nil, err
 	}
-	for _, r := range []string{"ok", "invalid", "revoked", "unavailable"} {
-		results.WithLabelValues(r)
+	m := &metrics{results: results, latency: latency, counters: map[string]*[len(resultLabels)]prometheus.Counter{}}
+	for _, name := range append(issuers, unknownIssuer) {
+		var cs [len(resultLabels)]prometheus.Counter
+		for i, r := range resultLabels {
+			cs[i] = results.WithLabelValues(r, name)
+		}
+		m.counters[name] = &cs
 	}
-	return &metrics{results: results, latency: latency}, nil
+	return m, nil
 }
 
 // register registers c, or returns the equal collector already registered.
@@ -58,12 +70,21 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, fmt.Errorf("jwtx: register metrics: %w", err)
 }
 
-// result counts one validation outcome.
-func (m *metrics) result(err error) {
+// unknownIssuer labels validations of tokens that name no configured
+// issuer (or whose iss could not be read).
+const unknownIssuer = "unknown"
+
+// result counts one validation outcome of a token of issuer is (nil when
+// it names none).
+func (m *metrics) result(is *issuer, err error) {
 	if m == nil {
 		return
 	}
-	m.results.WithLabelValues(resultLabel(err)).Inc()
+	name := unknownIssuer
+	if is != nil {
+		name = is.name
+	}
+	m.counters[name][resultIndex(err)].Inc()
 }
 
 // observeRevocation records the latency of one revocation check.
@@ -74,14 +95,15 @@ func (m *metrics) observeRevocation(d time.Duration) {
 	m.latency.Observe(d.Seconds())
 }
 
-func resultLabel(err error) string {
+// resultIndex is the index in resultLabels of the outcome err.
+func resultIndex(err error) int {
 	switch {
 	case err == nil:
-		return "ok"
+		return 0
 	case errors.Is(err, ErrRevocationUnavailable):
-		return "unavailable"
+		return 3
 	case errors.Is(err, ErrRevoked):
-		return "revoked"
+		return 2
 	}
-	return "invalid"
+	return 1
 }

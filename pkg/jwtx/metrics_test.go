@@ -46,13 +46,20 @@ func TestValidator_Metrics(t *testing.T) {
 		for _, m := range mf.GetMetric() {
 			switch mf.GetName() {
 			case "jwtx_validations_total":
-				results[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if n := m.GetCounter().GetValue(); n > 0 {
+					results[labels["result"]+"/"+labels["issuer"]] = n
+				}
 			case "jwtx_revocation_check_duration_seconds":
 				checks = m.GetHistogram().GetSampleCount()
 			}
 		}
 	}
-	want := map[string]float64{"ok": 3, "invalid": 1, "unavailable": 1, "revoked": 1}
+	// "bad" names no issuer; the others are the kit's (labelled by host).
+	want := map[string]float64{"ok/auth.test": 3, "invalid/unknown": 1, "unavailable/auth.test": 1, "revoked/auth.test": 1}
 	if diff := cmp.Diff(want, results); diff != "" {
 		t.Errorf("jwtx_validations_total (-want +got):\n%s", diff)
 	}

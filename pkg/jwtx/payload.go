@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -15,7 +16,7 @@ import (
 const maxNumericDate = 253402300799
 
 // registeredClaims are the payload members this package reads.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "ver", "sid"}
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "ver", "sid", "scope", "scp", "roles"}
 
 // decodeObject checks raw with checkJSON, decodes it into a map and rejects
 // member names that differ from one of names only by case.
@@ -35,13 +36,16 @@ func decodeObject(raw []byte, what string, names ...string) (map[string]json.Raw
 
 // parsePayload decodes the claim set in one pass (scanner) and checks the
 // type and form of every claim this package reads: exp, nbf and iat JSON
-// numbers in range; ver an integer >= 0; iss, sub, jti, sid strings; aud
-// a string or an array of strings; sub a UUID; jti a UUID when present, and
-// then ver required; sid a UUID when present. Like checkJSON it rejects invalid UTF-8, repeated
-// member names (case-folded) in any object, nesting deeper than
-// maxJSONDepth and member names that differ from a registered claim only
-// by case. Whether the claims are acceptable (time, issuer, audience) is
-// checked afterwards. The claims' strings share the memory of payload.
+// numbers in range; ver an integer >= 0; iss a string; sub, jti and sid
+// ids (checkID: strings of 1 to MaxIDLength bytes without control
+// characters); aud a string or an array of strings; scope a string; scp
+// and roles a string or an array of strings. Members of any other name are
+// kept as their JSON text (Claims.Claim). Like checkJSON it rejects invalid
+// UTF-8, repeated member names (case-folded) in any object, nesting deeper
+// than maxJSONDepth and member names that differ from a registered claim
+// only by case. Whether the claims are acceptable for their issuer (UUID
+// forms, time, audience) is checked afterwards. The claims' strings share
+// the memory of payload.
 func parsePayload(payload string) (*Claims, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("jwtx: claim "+format+": %w", append(args, ErrMalformedToken)...)
@@ -58,13 +62,13 @@ func parsePayload(payload string) (*Claims, error) {
 	}
 	c := &Claims{}
 	var (
-		names                          nameSet
-		hasSub, hasJti, hasExp, hasVer bool
-		hasSid                         bool
-		expLit, nbfLit, iatLit         string
-		verLit                         string
-		typeErr                        error // the first claim of the wrong type
-		setType                        = func(err error) { typeErr = cmp.Or(typeErr, err) }
+		names                  nameSet
+		hasSub, hasExp, hasVer bool
+		expLit, nbfLit, iatLit string
+		verLit                 string
+		scope, scp             []string
+		typeErr                error // the first claim of the wrong type
+		setType                = func(err error) { typeErr = cmp.Or(typeErr, err) }
 	)
 	for first := true; ; first = false {
 		if first && p.consume('}') {
@@ -93,9 +97,11 @@ func parsePayload(payload string) (*Claims, error) {
 			case "sub":
 				c.Subject, hasSub = v, true
 			case "sid":
-				c.SessionID, hasSid = v, true
+				c.SessionID = v
+				setType(checkID(v, name, bad))
 			default:
-				c.ID, hasJti = v, true
+				c.ID = v
+				setType(checkID(v, name, bad))
 			}
 		case "aud":
 			aud, ok, malformedJSON := p.audience()
@@ -106,6 +112,33 @@ func parsePayload(payload string) (*Claims, error) {
 				setType(bad("aud is not a string or an array of strings"))
 			}
 			c.Audience = aud
+		case "scope":
+			v, ok := p.str()
+			if !ok {
+				if !p.skip(1) {
+					return nil, malformed("malformed JSON")
+				}
+				setType(bad("scope is not a string"))
+				break
+			}
+			scope = strings.Fields(v)
+		case "scp", "roles":
+			isString := p.next() == '"'
+			list, ok, malformedJSON := p.audience()
+			if malformedJSON {
+				return nil, malformed("malformed JSON")
+			}
+			if !ok {
+				setType(bad("%s is not a string or an array of strings", name))
+				break
+			}
+			if name == "roles" {
+				c.Roles = list
+			} else if isString {
+				scp = strings.Fields(list[0])
+			} else {
+				scp = list
+			}
 		case "exp", "nbf", "iat", "ver":
 			var lit string
 			if c := p.next(); c == '-' || (c >= '0' && c <= '9') {
@@ -133,9 +166,12 @@ func parsePayload(payload string) (*Claims, error) {
 					return nil, malformed(fmt.Sprintf("member name differs from %q only by case", reg))
 				}
 			}
+			p.ws()
+			start := p.pos
 			if !p.skip(1) {
 				return nil, malformed("malformed JSON")
 			}
+			c.extra = append(c.extra, rawMember{name: name, value: p.s[start:p.pos]})
 		}
 		if p.consume('}') {
 			break
@@ -150,8 +186,11 @@ func parsePayload(payload string) (*Claims, error) {
 	if typeErr != nil {
 		return nil, typeErr
 	}
-	if !hasSub || !IsUUID(c.Subject) {
-		return nil, bad("sub is not a UUID")
+	if !hasSub {
+		return nil, bad("sub missing")
+	}
+	if err := checkID(c.Subject, "sub", bad); err != nil {
+		return nil, err
 	}
 	if !hasExp {
 		return nil, bad("exp missing")
@@ -166,23 +205,54 @@ func parsePayload(payload string) (*Claims, error) {
 	if iatLit != "" {
 		c.IssuedAt, _ = numericDate(iatLit)
 	}
-	if hasJti && !IsUUID(c.ID) {
-		return nil, bad("jti is not a UUID")
-	}
-	if hasSid && !IsUUID(c.SessionID) {
-		return nil, bad("sid is not a UUID")
-	}
-	switch {
-	case hasVer:
+	if hasVer {
 		n, err := strconv.ParseInt(verLit, 10, 64)
 		if verLit == "" || err != nil || n < 0 {
 			return nil, bad("ver is not an integer >= 0")
 		}
-		c.Version = n
-	case c.ID != "":
-		return nil, bad("ver missing")
+		c.Version, c.hasVer = n, true
+	}
+	c.Scopes = scope
+	if c.Scopes == nil {
+		c.Scopes = scp
 	}
 	return c, nil
+}
+
+// checkOwnForms applies the rules of this project's own tokens (Part 1 of
+// the contract) to claims parsePayload accepted: sub a UUID, jti and sid
+// UUIDs when present, and ver required with a jti.
+func checkOwnForms(c *Claims) error {
+	bad := func(format string) error {
+		return fmt.Errorf("jwtx: claim "+format+": %w", ErrMalformedToken)
+	}
+	switch {
+	case !IsUUID(c.Subject):
+		return bad("sub is not a UUID")
+	case c.ID != "" && !IsUUID(c.ID):
+		return bad("jti is not a UUID")
+	case c.SessionID != "" && !IsUUID(c.SessionID):
+		return bad("sid is not a UUID")
+	case c.ID != "" && !c.hasVer:
+		return bad("ver missing")
+	}
+	return nil
+}
+
+// checkID reports an error when v, the value of the id claim name (sub,
+// jti, sid), is empty, longer than MaxIDLength bytes or holds a control
+// character (NUL included: revocation.ExternalID separates iss and id
+// with one).
+func checkID(v, name string, bad func(string, ...any) error) error {
+	if v == "" || len(v) > MaxIDLength {
+		return bad("%s is not a string of 1 to %d bytes", name, MaxIDLength)
+	}
+	for i := range len(v) {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return bad("%s has a control character", name)
+		}
+	}
+	return nil
 }
 
 // checkNumber reports an error when lit (a claim's number literal, "" for

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,9 +15,11 @@ import (
 // with checkJSON, decodes it with encoding/json and then reads the claims.
 // It decodes the claim set and checks the type and form of every
 // claim this package reads: exp, nbf and iat JSON numbers in range; ver an
-// integer >= 0; iss, sub, jti strings; aud a string or an array of strings;
-// sub a UUID; jti a UUID when present, and then ver required. Whether the
-// claims are acceptable (time, issuer, audience) is checked afterwards.
+// integer >= 0; iss a string; sub, jti and sid ids (checkID); aud, scp and
+// roles a string or an array of strings; scope a string; other members
+// kept as their JSON text. The forms of this project's own tokens
+// (checkOwnForms) and whether the claims are acceptable (time, issuer,
+// audience) are checked afterwards.
 func referenceParsePayload(raw []byte) (*Claims, error) {
 	m, err := decodeObject(raw, "payload", registeredClaims...)
 	if err != nil {
@@ -31,8 +35,9 @@ func referenceParsePayload(raw []byte) (*Claims, error) {
 			return nil, bad("iss is not a string")
 		}
 	}
-	if c.Subject, ok = rawString(m["sub"]); !ok || !IsUUID(c.Subject) {
-		return nil, bad("sub is not a UUID")
+	badID := func(format string, args ...any) error { return bad(format, args...) }
+	if c.Subject, ok = rawString(m["sub"]); !ok || checkID(c.Subject, "sub", badID) != nil {
+		return nil, bad("sub is not an id")
 	}
 	if c.Audience, ok = referenceAudience(m["aud"]); !ok {
 		return nil, bad("aud is not a string or an array of strings")
@@ -54,13 +59,42 @@ func referenceParsePayload(raw []byte) (*Claims, error) {
 		}
 	}
 	if v, has := m["jti"]; has {
-		if c.ID, ok = rawString(v); !ok || !IsUUID(c.ID) {
-			return nil, bad("jti is not a UUID")
+		if c.ID, ok = rawString(v); !ok || checkID(c.ID, "jti", badID) != nil {
+			return nil, bad("jti is not an id")
 		}
 	}
 	if v, has := m["sid"]; has {
-		if c.SessionID, ok = rawString(v); !ok || !IsUUID(c.SessionID) {
-			return nil, bad("sid is not a UUID")
+		if c.SessionID, ok = rawString(v); !ok || checkID(c.SessionID, "sid", badID) != nil {
+			return nil, bad("sid is not an id")
+		}
+	}
+	if v, has := m["scope"]; has {
+		s, ok := rawString(v)
+		if !ok {
+			return nil, bad("scope is not a string")
+		}
+		c.Scopes = strings.Fields(s)
+	}
+	if v, has := m["scp"]; has {
+		list, ok := referenceAudience(v)
+		if !ok {
+			return nil, bad("scp is not a string or an array of strings")
+		}
+		if s, isString := rawString(v); isString {
+			list = strings.Fields(s)
+		}
+		if c.Scopes == nil {
+			c.Scopes = list
+		}
+	}
+	if v, has := m["roles"]; has {
+		if c.Roles, ok = referenceAudience(v); !ok {
+			return nil, bad("roles is not a string or an array of strings")
+		}
+	}
+	for name, v := range m {
+		if !slices.Contains(registeredClaims, name) {
+			c.extra = append(c.extra, rawMember{name: name, value: string(v)})
 		}
 	}
 	v, has := m["ver"]
@@ -71,9 +105,7 @@ func referenceParsePayload(raw []byte) (*Claims, error) {
 		if !ok || err != nil || n < 0 {
 			return nil, bad("ver is not an integer >= 0")
 		}
-		c.Version = n
-	case c.ID != "":
-		return nil, bad("ver missing")
+		c.Version, c.hasVer = n, true
 	}
 	return c, nil
 }

@@ -42,13 +42,18 @@ type RevocationQuery struct {
 	JTI string
 	// SessionID is the sid claim; "" for a token without a session.
 	SessionID string
-	// UserID is the sub; required.
+	// UserID is the user's id (Claims.UserID); required.
 	UserID string
 }
 
-// Query returns the revocation query for the token c describes.
+// Query returns the revocation query for the token c describes: its jti,
+// sid and sub as revocation ids (themselves for this project's UUIDs,
+// revocation.ExternalID of the issuer and the claim otherwise).
 func (c *Claims) Query() RevocationQuery {
-	return RevocationQuery{JTI: c.ID, SessionID: c.SessionID, UserID: c.Subject}
+	if c.UserID == "" { // Claims made by hand rather than by a Validator
+		c.setRevocationIDs()
+	}
+	return RevocationQuery{JTI: c.revJTI, SessionID: c.revSID, UserID: c.UserID}
 }
 
 // RevocationState is what a RevocationStore knows about one token.

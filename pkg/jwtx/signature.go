@@ -31,6 +31,7 @@ const maxCachedHeaders = 64
 type jose struct {
 	alg string
 	kid string
+	typ string // normalised (normalType); "" when absent
 }
 
 // headerCache maps encoded header segments that verified before to their
@@ -69,18 +70,43 @@ func (c *headerCache) add(seg string, h jose) {
 	c.m.Store(&next)
 }
 
-// signatureSize returns the size of an alg signature.
+// signatureSize returns the size of an alg signature; 0 for RSA, whose
+// size is the key's.
 func signatureSize(alg string) int {
-	if alg == AlgHS256 {
+	switch alg {
+	case AlgHS256:
 		return sha256.Size
+	case AlgRS256, AlgPS256:
+		return 0
 	}
-	return ed25519.SignatureSize
+	return ed25519.SignatureSize // EdDSA, and ES256's r||s
 }
 
+// RSA signatures are as long as the modulus: 2048 to 8192 bits.
+const (
+	minRSASignature = 2048 / 8
+	maxRSASignature = 8192 / 8
+)
+
 // decodeSignature decodes the signature segment into dst (which must have
-// room for ed25519.SignatureSize bytes) and checks its size for alg.
+// room for ed25519.SignatureSize bytes) and checks its size for alg; an
+// RSA signature, sized by its key, is decoded into a new slice and its
+// exact size checked by the key.
 func decodeSignature(dst []byte, seg, alg string) ([]byte, error) {
 	want := signatureSize(alg)
+	if want == 0 {
+		if n := b64.DecodedLen(len(seg)); n < minRSASignature || n > maxRSASignature {
+			if _, err := b64.DecodeString(seg); err != nil {
+				return nil, fmt.Errorf("jwtx: signature is not base64url: %w", ErrMalformedToken)
+			}
+			return nil, fmt.Errorf("jwtx: RSA signature of %d bytes: %w", n, ErrBadSignature)
+		}
+		out, err := b64.DecodeString(seg)
+		if err != nil {
+			return nil, fmt.Errorf("jwtx: signature is not base64url: %w", ErrMalformedToken)
+		}
+		return out, nil
+	}
 	if b64.EncodedLen(want) != len(seg) {
 		if _, err := b64.DecodeString(seg); err != nil {
 			return nil, fmt.Errorf("jwtx: signature is not base64url: %w", ErrMalformedToken)

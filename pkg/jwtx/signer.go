@@ -187,6 +187,8 @@ func (s *Signer) IssueGrant(g Grant) (token string, claims Claims, err error) {
 		ID:        jti,
 		Version:   g.Version,
 		SessionID: g.SessionID,
+		hasVer:    true,
 	}
+	claims.setRevocationIDs()
 	return input + "." + b64.EncodeToString(sig), claims, nil
 }

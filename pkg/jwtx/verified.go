@@ -2,7 +2,6 @@ package jwtx
 
 import (
 	"hash/maphash"
-	"slices"
 	"sync"
 	"time"
 )
@@ -39,9 +38,10 @@ type verifiedShard struct {
 type verifiedEntry struct {
 	token   string
 	claims  Claims
+	is      *issuer
 	alg     string
 	kid     string
-	key     string // the key material it verified with (an Ed25519 public key)
+	key     string // the key it verified with: Ed25519 bytes or a key's thumbprint ("" for HMAC)
 	expires time.Time
 }
 
@@ -119,11 +119,4 @@ func (c *verifiedCache) len() int {
 		s.mu.RUnlock()
 	}
 	return n
-}
-
-// claims returns a copy of the entry's claims the caller may modify.
-func (e *verifiedEntry) claimsCopy() *Claims {
-	c := e.claims
-	c.Audience = slices.Clone(c.Audience)
-	return &c
 }
