@@ -319,3 +319,56 @@ func TestRevokes(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamOpenedDuringARevocationIsRefused: a revocation the hub
+// handled just before a stream registered never reaches the stream; the
+// stream must then wait for the near-cache to apply it, and refuse the
+// token. The hub is put ahead of the near-cache by hand: it handles the
+// event before it is published.
+func TestStreamOpenedDuringARevocationIsRefused(t *testing.T) {
+	e := newEnv(t)
+	a, url := e.replica(service.HTTPLimits{})
+	user, jti := uuid.NewString(), uuid.NewString()
+	tok := e.token(jwtx.Grant{Subject: user, ID: jti})
+	ev := events.TokenRevoked{UserID: user, JTI: jti, ExpiresAt: time.Now().Add(time.Hour)}.Event(time.Now())
+	a.hub.apply(ev, a.cache.AppliedSequence()+1) // the sequence ev is about to get
+
+	type answer struct {
+		status int
+		err    error
+	}
+	got, release, done := make(chan answer, 1), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/v1/stream", nil)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		got <- answer{status: res.StatusCode}
+		<-release // keep a stream, if one opened, open until the test ends
+	}()
+	t.Cleanup(func() { close(release); <-done })
+	// The middleware let the token through (the near-cache does not know
+	// ev yet) and the stream is registered, waiting for the near-cache.
+	testkit.Eventually(t, 5*time.Second, "the stream registered", func() bool { return a.hub.openStreams() == 1 })
+	e.publish(ev)
+	select {
+	case ans := <-got:
+		if ans.err != nil {
+			t.Fatal(ans.err)
+		}
+		if ans.status != http.StatusUnauthorized {
+			t.Fatalf("a stream whose token was revoked while it opened: %d, want 401", ans.status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer")
+	}
+}
