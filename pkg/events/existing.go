@@ -35,7 +35,8 @@ func CheckStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) 
 
 // CheckConsumer looks up the durable consumer cfg.Durable and checks that
 // it delivers what Subscribe's own would: explicit acks, unlimited
-// deliveries, and cfg's filter (SubjectAll by default). It never creates or
+// deliveries, and cfg's filter (FilterSubject, the subjects of UserID, or
+// SubjectAll by default). Its start is the administrator's choice. It never creates or
 // updates the consumer: it needs only the permission to publish on
 // $JS.API.CONSUMER.INFO.REVOCATIONS.<durable>. A missing consumer is an
 // error wrapping jetstream.ErrConsumerNotFound.
