@@ -3,6 +3,7 @@ package jwtx_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -95,4 +96,29 @@ func BenchmarkVerifiedCache(b *testing.B) {
 		benchGolangJWT(b, p, kf, tok)
 	})
 	b.Run("EdDSA/jwtx-cached", func(b *testing.B) { benchJWTX(b, k.Validator(b, nil), tok) })
+	// Every other algorithm, from another issuer with its keys in memory:
+	// a hit costs the same whatever signature it skips.
+	idp := jwtxtest.NewIssuer(b, nil)
+	var keys []*jwtx.PublicKey
+	for _, alg := range []string{jwtx.AlgRS256, jwtx.AlgPS256, jwtx.AlgES256, jwtx.AlgEdDSA} {
+		pk, err := jwtx.NewPublicKey(idp.KeyID(alg), idp.PublicKey(alg), alg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = append(keys, pk)
+	}
+	cfg := jwtx.Config{
+		Issuers:                []jwtx.Issuer{{Issuer: idp.URL, Audience: "bench", PublicKeys: keys, Types: []string{"JWT"}}},
+		DisableRevocationCheck: true,
+	}
+	v, err := jwtx.NewValidator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, alg := range []string{jwtx.AlgRS256, jwtx.AlgPS256, jwtx.AlgES256, jwtx.AlgEdDSA} {
+		cl := idp.Claims("auth0|bench", "bench")
+		cl["exp"] = time.Now().Add(time.Hour).Unix()
+		tok := idp.Token(b, alg, cl)
+		b.Run("external-"+alg+"/jwtx-cached", func(b *testing.B) { benchJWTX(b, v, tok) })
+	}
 }

@@ -101,18 +101,38 @@ func BenchmarkNearCacheValidate(b *testing.B) {
 	cfg := k.Config(cache)
 	cfg.HMACKeys = map[string][]byte{"hs1": secret}
 	cfg.VerifiedCacheSize = -1
+	// Another issuer's RS256 and ES256 tokens, keys in memory, beside this
+	// project's: the validator chooses the issuer by iss.
+	idp := jwtxtest.NewIssuer(b, nil)
+	var extKeys []*jwtx.PublicKey
+	for _, alg := range []string{jwtx.AlgRS256, jwtx.AlgES256} {
+		pk, err := jwtx.NewPublicKey(idp.KeyID(alg), idp.PublicKey(alg), alg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		extKeys = append(extKeys, pk)
+	}
+	cfg.Issuers = []jwtx.Issuer{{Issuer: idp.URL, Audience: k.Audience, PublicKeys: extKeys, Types: []string{"JWT"}}}
 	v, err := jwtx.NewValidator(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	extClaims := idp.Claims(uuid.NewString(), k.Audience)
+	extClaims["exp"] = time.Now().Add(time.Hour).Unix()
+	rs := idp.Token(b, jwtx.AlgRS256, extClaims)
+	es := idp.Token(b, jwtx.AlgES256, extClaims)
 	for _, tc := range []struct {
 		alg, tok string
 		key      any
-	}{{"EdDSA", ed, k.Signer.PublicKey()}, {"HS256", hs, secret}} {
+		iss      string
+	}{
+		{"EdDSA", ed, k.Signer.PublicKey(), k.Issuer}, {"HS256", hs, secret, k.Issuer},
+		{"RS256", rs, idp.PublicKey(jwtx.AlgRS256), idp.URL}, {"ES256", es, idp.PublicKey(jwtx.AlgES256), idp.URL},
+	} {
 		b.Run(tc.alg+"/golang-jwt", func(b *testing.B) {
 			p := jwt.NewParser(
 				jwt.WithValidMethods([]string{tc.alg}),
-				jwt.WithIssuer(k.Issuer), jwt.WithAudience(k.Audience),
+				jwt.WithIssuer(tc.iss), jwt.WithAudience(k.Audience),
 				jwt.WithLeeway(jwtx.DefaultLeeway), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 			)
 			kf := func(*jwt.Token) (any, error) { return tc.key, nil }
