@@ -184,6 +184,9 @@ func (k *PublicKey) Allows(alg string) bool { return slices.Contains(k.algs, alg
 // for EC and {"crv","kty","x"} for OKP.
 func (k *PublicKey) Thumbprint() string { return k.thumbprint }
 
+// ed25519Key returns the key when it is an Ed25519 key.
+func (k *PublicKey) ed25519Key() (ed25519.PublicKey, bool) { return k.ed, k.ed != nil }
+
 // Verify reports whether sig is a valid alg signature of signingInput
 // (the JWS "header.payload"). It is false when the key does not allow alg
 // or when sig does not have the size alg has with this key (the modulus
