@@ -115,8 +115,8 @@ type RemoteKeySet struct {
 	expires     time.Time             // when keys becomes stale
 	disc        *discovered           // last good discovery document
 	lastSkipped string                // skip summary last logged
-	lastAttempt time.Time // start of the last fetch; zero before any
-	lastMiss    time.Time // start of the last fetch caused by an unknown kid
+	lastAttempt time.Time             // start of the last fetch; zero before any
+	lastMiss    time.Time             // start of the last fetch caused by an unknown kid
 	inflight    *fetchCall
 }
 
