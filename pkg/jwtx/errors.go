@@ -70,6 +70,21 @@ var (
 	ErrWrongAudience error = &tokenError{"jwtx: wrong audience"}
 )
 
+// ErrKeysUnavailable means the token's issuer has no keys yet: its JWK Set
+// or discovery document has never been fetched successfully, so whether
+// the token is genuine cannot be known. It matches
+// ErrRevocationUnavailable, so the middleware answers 503 with
+// Retry-After (gRPC: Unavailable) and clients keep their token.
+var ErrKeysUnavailable error = &unavailableError{"jwtx: issuer keys unavailable"}
+
+// unavailableError is a sentinel that also matches ErrRevocationUnavailable.
+type unavailableError struct{ msg string }
+
+func (e *unavailableError) Error() string { return e.msg }
+
+// Is makes every unavailableError match ErrRevocationUnavailable.
+func (e *unavailableError) Is(target error) bool { return target == ErrRevocationUnavailable }
+
 // tokenError is a sentinel that also matches ErrInvalidToken.
 type tokenError struct{ msg string }
 

@@ -323,3 +323,19 @@ func (is *issuer) stillKey(alg, kid, identity string) bool {
 	}
 	return false
 }
+
+// loadedReporter is a key source that knows whether it ever loaded keys:
+// *RemoteKeySet.
+type loadedReporter interface{ Loaded() bool }
+
+// keysLoaded reports whether the issuer's key source holds keys, or could
+// (sources in memory always do): a remote set that never fetched one
+// makes a token's status unknown rather than its key unknown.
+func (is *issuer) keysLoaded() bool {
+	for _, src := range []any{is.typed, is.ed} {
+		if r, ok := src.(loadedReporter); ok && !r.Loaded() {
+			return false
+		}
+	}
+	return true
+}

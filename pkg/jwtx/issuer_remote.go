@@ -1,9 +1,29 @@
 package jwtx
 
-import "errors"
-
-// remoteKeys returns the RemoteKeySet that follows cfg's JWKSURL or
-// discovery document.
+// remoteKeys returns the RemoteKeySet that follows cfg's JWKSURL or its
+// discovery document, with cfg.Remote's fetch settings and cfg's
+// algorithms (every asymmetric one by default).
 func remoteKeys(cfg Issuer) (*RemoteKeySet, typedResolver, error) {
-	return nil, nil, errors.New("remote keys: not wired yet")
+	rc := cfg.Remote
+	rc.URL, rc.Issuer, rc.Discovery = cfg.JWKSURL, cfg.Issuer, cfg.Discovery
+	rc.Algorithms = nil
+	for _, alg := range cmpOr(cfg.Algorithms, asymmetricAlgs) {
+		if alg != AlgHS256 { // an HMAC secret never comes from a JWK Set
+			rc.Algorithms = append(rc.Algorithms, alg)
+		}
+	}
+	r, err := NewRemoteKeySet(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, r, nil
+}
+
+// Loaded reports whether the set has ever been fetched successfully. Until
+// it has, a Validator answers the issuer's tokens with ErrKeysUnavailable
+// (retry) rather than ErrUnknownKey.
+func (r *RemoteKeySet) Loaded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys != nil
 }

@@ -361,6 +361,9 @@ func (v *Validator) parse(ctx context.Context, token string) (c *Claims, is *iss
 	}
 	secret, ed, pk, ok := v.lookupKey(ctx, is, h)
 	if !ok {
+		if !is.keysLoaded() {
+			return nil, is, fmt.Errorf("jwtx: issuer %s has no keys yet: %w", is.name, ErrKeysUnavailable)
+		}
 		return nil, is, fmt.Errorf("jwtx: kid %s not among the keys of issuer %s: %w", short(h.kid), is.name, ErrUnknownKey)
 	}
 	input := token[:len(hdrPart)+1+len(payloadPart)]

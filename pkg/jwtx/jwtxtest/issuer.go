@@ -239,3 +239,17 @@ func (i *Issuer) PublicKey(alg string) crypto.PublicKey {
 	}
 	return i.ed.Public()
 }
+
+// SignRSA signs header and payload JSON texts with RS256 under key: for
+// tokens of keys an Issuer does not hold (a key its JWK Set should not
+// have served, say).
+func SignRSA(key *rsa.PrivateKey, header, payload string) (string, error) {
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", fmt.Errorf("sign RS256: %w", err)
+	}
+	return input + "." + enc.EncodeToString(sig), nil
+}
