@@ -2,8 +2,8 @@ package jwtx_test
 
 import (
 	"context"
-	"encoding/base64"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
