@@ -3,11 +3,11 @@ module github.com/eventjwt/eventjwt/services/auth
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/redisfn v0.0.0
-	github.com/eventjwt/eventjwt/internal/service v0.0.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.3.0
-	github.com/eventjwt/eventjwt/pkg/events v0.0.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.0.0
+	github.com/eventjwt/eventjwt/internal/redisfn v0.4.0
+	github.com/eventjwt/eventjwt/internal/service v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
+	github.com/eventjwt/eventjwt/pkg/events v0.4.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -22,7 +22,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
-	github.com/eventjwt/eventjwt/pkg/revocation v0.3.0 // indirect
+	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect

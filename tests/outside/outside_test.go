@@ -14,12 +14,13 @@ import (
 
 // version is the version the test publishes the libraries at: the one
 // their go.mod files require of each other.
-const version = "v0.3.0"
+const version = "v0.4.0"
 
-// A service outside the repository requires jwtx (or events) at version
-// from a module proxy, with no go.work and no replace: go mod tidy, go
-// build and go vet pass, and a jwtx-only user's module graph holds no
-// NATS module.
+// A service outside the repository requires jwtx (or events, or
+// jwtxgrpc) at version from a module proxy, with no go.work and no
+// replace: go mod tidy, go build and go vet pass, the jwtx user's own test
+// of another issuer's tokens passes, and a jwtx-only user's module graph
+// holds no NATS and no gRPC module.
 func TestOutsideModule(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -33,19 +34,30 @@ func TestOutsideModule(t *testing.T) {
 
 	t.Run("JwtxUser", func(t *testing.T) {
 		dir := userModule(t, "example.com/jwtxuser", "testdata/jwtxuser", "github.com/eventjwt/eventjwt/pkg/jwtx")
-		for _, args := range [][]string{{"mod", "tidy"}, {"build", "./..."}, {"vet", "./..."}} {
+		// The user's own test runs: another issuer's tokens through OIDC
+		// discovery, scopes, custom claims and revocation.
+		for _, args := range [][]string{{"mod", "tidy"}, {"build", "./..."}, {"vet", "./..."}, {"test", "-count=1", "./..."}} {
 			run(t, dir, env, args...)
 		}
 		mods := strings.Fields(run(t, dir, env, "list", "-m", "-f", "{{.Path}}", "all"))
 		t.Logf("a jwtx-only user's module graph: %d modules", len(mods))
 		for _, m := range mods {
-			if strings.HasPrefix(m, "github.com/nats-io/") {
+			if strings.HasPrefix(m, "github.com/nats-io/") || strings.HasPrefix(m, "google.golang.org/grpc") {
 				t.Errorf("a user of pkg/jwtx alone has %s in its module graph:\n%s", m, strings.Join(mods, "\n"))
 			}
 		}
 		deps := run(t, dir, env, "list", "-deps", "./...")
-		if strings.Contains(deps, "nats-io") || strings.Contains(deps, "/pkg/events") {
-			t.Errorf("a user of pkg/jwtx alone builds NATS packages:\n%s", deps)
+		if strings.Contains(deps, "nats-io") || strings.Contains(deps, "/pkg/events") || strings.Contains(deps, "google.golang.org/grpc") {
+			t.Errorf("a user of pkg/jwtx alone builds NATS or gRPC packages:\n%s", deps)
+		}
+	})
+	t.Run("GRPCUser", func(t *testing.T) {
+		dir := userModule(t, "example.com/grpcuser", "testdata/grpcuser", "github.com/eventjwt/eventjwt/pkg/jwtxgrpc")
+		for _, args := range [][]string{{"mod", "tidy"}, {"build", "./..."}, {"vet", "./..."}} {
+			run(t, dir, env, args...)
+		}
+		if got := run(t, dir, env, "list", "-m", "-f", "{{.Version}}", "github.com/eventjwt/eventjwt/pkg/jwtx"); strings.TrimSpace(got) != version {
+			t.Errorf("pkg/jwtx resolved at %q, want %s", got, version)
 		}
 	})
 	t.Run("EventsUser", func(t *testing.T) {
@@ -111,6 +123,13 @@ func userModule(t *testing.T, path, src, lib string) string {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), main, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if test, err := os.ReadFile(filepath.Join(src, "main_test.go.txt")); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "main_test.go"), test, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
 	return dir

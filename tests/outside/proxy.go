@@ -26,6 +26,7 @@ var Libraries = []string{
 	"pkg/events",
 	"pkg/jwtx",
 	"pkg/jwtx/nearcache",
+	"pkg/jwtxgrpc",
 	"internal/testkit",
 }
 
