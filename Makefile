@@ -100,6 +100,7 @@ bench:
 	(cd pkg/jwtx && $(BENCH) -bench '^(BenchmarkValidateRedis|BenchmarkRevocationCheck|BenchmarkRedisConcurrency|BenchmarkFailClosedHung)$$' . | tee $$out/jwtx-redis.txt); \
 	(cd pkg/jwtx && $(BENCH) -bench '^BenchmarkSessionCheck$$' -count 3 . | tee $$out/jwtx-session.txt); \
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkNearCacheValidate|BenchmarkLocalRevocationState)$$' -count 3 . | tee $$out/nearcache.txt); \
+	(cd pkg/jwtxgrpc && $(BENCH) -bench '^BenchmarkUnaryOverhead$$' -count 3 . | tee $$out/jwtxgrpc.txt); \
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart|BenchmarkEntryMemory)$$' -benchtime 1x -timeout 20m . | tee $$out/nearcache-load.txt); \
 	(cd services/revocation && $(BENCH) -bench '^(BenchmarkIngest|BenchmarkRebuild)$$' -benchtime 1x -timeout 20m ./internal/ingest | tee $$out/ingest.txt); \
 	(cd services/revocation && $(BENCH) -bench '^BenchmarkPublish$$' -benchtime 2000x ./internal/ingest | tee $$out/publish.txt); \

@@ -54,6 +54,8 @@ var rows = []row{
 	{"verified-token cache hit, ES256", metric{"BenchmarkVerifiedCache/external-ES256/jwtx-cached", "ns/op"}, metric{}, "≤ 1 µs", atMost(1000)},
 	{"verified-token cache hit, EdDSA of another issuer", metric{"BenchmarkVerifiedCache/external-EdDSA/jwtx-cached", "ns/op"}, metric{}, "≤ 1 µs", atMost(1000)},
 	{"verified-token cache hit, EdDSA (own issuer)", metric{"BenchmarkVerifiedCache/EdDSA/jwtx-cached", "ns/op"}, metric{}, "≤ 1 µs", atMost(1000)},
+	{"gRPC unary call over loopback with the jwtx interceptor (verified-token cache, in-memory store), beside the bare call", metric{"BenchmarkUnaryOverhead/jwtx", "ns/op"}, metric{"BenchmarkUnaryOverhead/bare", "ns/op"}, "— (reported)", nil},
+	{"gRPC interceptor alone, called in process with a no-op handler", metric{"BenchmarkUnaryOverhead/jwtx-inprocess", "ns/op"}, metric{}, "— (reported)", nil},
 	{"repeat token, verified-token cache, EdDSA", metric{"BenchmarkVerifiedCache/EdDSA/jwtx-cached", "ns/op"}, metric{"BenchmarkVerifiedCache/EdDSA/golang-jwt", "ns/op"}, "≤ 0.2× (≥ 5× faster) than golang-jwt parse alone", ratioAtMost(0.2)},
 	{"Redis mode, 1 goroutine, p50", metric{"BenchmarkValidateRedis/1goroutine/jwtx", "p50-µs"}, metric{"BenchmarkValidateRedis/1goroutine/golang-jwt+MGET", "p50-µs"}, "≤ 1.1× golang-jwt + raw MGET", ratioAtMost(1.1)},
 	{"Redis mode, 1 goroutine, p50, tokens with a session (sid read in the same MGET), alternating with tokens without", metric{"BenchmarkSessionCheck", "p50-µs-sid"}, metric{"BenchmarkSessionCheck", "p50-µs-nosid"}, "≤ 1.05× the same validation without sid", ratioAtMost(1.05)},
