@@ -44,6 +44,23 @@
 //	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: "https://auth.example/.well-known/jwks.json"})
 //	v, err := jwtx.NewValidator(jwtx.Config{Resolver: keys, Issuer: ..., Audience: ..., Revocation: ...})
 //
+// Tokens of other issuers (Keycloak, Auth0, Okta, Entra ID, Dex,
+// ZITADEL) are accepted too, each described by an Issuer in
+// Config.Issuers and chosen by the token's iss: keys from a JWK Set URL or
+// OIDC discovery, algorithms RS256, PS256, ES256 and EdDSA bound to each
+// key (PublicKey), accepted typ values, audience and leeway. Their sub,
+// jti and sid may be any bounded string; revocation keeps them under
+// revocation.ExternalID(iss, id), a UUID (Claims.UserID, Claims.Query).
+// Handlers read Claims.Scopes, Claims.Roles and any other member
+// (ClaimAs); RequireScope answers 403 insufficient_scope:
+//
+//	v, err := jwtx.NewValidator(jwtx.Config{
+//		Issuers: []jwtx.Issuer{{Issuer: "https://kc.example/realms/acme", Audience: "orders",
+//			Discovery: true, Types: []string{"JWT"}}},
+//		Revocation: jwtx.NewRedisStore(redis.NewClient(opts)),
+//	})
+//	mux.Handle("/orders", v.MiddlewareWith(jwtx.MiddlewareOptions{})(jwtx.RequireScope("orders:read")(orders)))
+//
 // The issuer rotates keys with a KeyRing: Rotate makes a new key active and
 // retires the old one (KeySet.Retire), which stays published and accepted
 // until the last token it signed has expired, then disappears.
