@@ -188,6 +188,16 @@ func TestPublicKeyVerify_CrossAlgorithm(t *testing.T) {
 			t.Error("PS256 signature verified as RS256")
 		}
 	})
+	t.Run("PS256SaltIsTheHashSize", func(t *testing.T) {
+		k := jwkNewKey(t, "p", rk.Public(), jwtx.AlgPS256)
+		for _, salt := range []int{0, 20, 64, rsa.PSSSaltLengthAuto} {
+			opts := &rsa.PSSOptions{SaltLength: salt, Hash: crypto.SHA256}
+			sig := jwkOK(rsa.SignPSS(rand.Reader, rk, crypto.SHA256, jwkSHA256(jwkInput), opts))(t)
+			if k.Verify(jwtx.AlgPS256, jwkInput, sig) {
+				t.Errorf("PS256 signature with salt length %d accepted", salt)
+			}
+		}
+	})
 	t.Run("ES256WrongSizes", func(t *testing.T) {
 		k := jwkNewKey(t, "e", ek.Public())
 		if !k.Verify(jwtx.AlgES256, jwkInput, es) {
@@ -198,6 +208,11 @@ func TestPublicKeyVerify_CrossAlgorithm(t *testing.T) {
 		}
 		if k.Verify(jwtx.AlgES256, jwkInput, append([]byte{0}, es...)) {
 			t.Error("65-byte ES256 signature accepted")
+		}
+		// r || 0x00 || s: the right r and, read as a number, the right s.
+		padded := append(append(slices.Clone(es[:32]), 0), es[32:]...)
+		if k.Verify(jwtx.AlgES256, jwkInput, padded) {
+			t.Error("ES256 signature with s padded to 33 bytes accepted")
 		}
 		der := jwkOK(ecdsa.SignASN1(rand.Reader, ek, jwkSHA256(jwkInput)))(t)
 		if k.Verify(jwtx.AlgES256, jwkInput, der) {

@@ -353,13 +353,14 @@ func (r *RemoteKeySet) launch(t time.Time) *fetchCall {
 		r.inflight = nil
 		call.err = err
 		r.mu.Unlock()
-		close(call.done)
+		// Logged before waiters return, so that what they saw is logged.
 		switch {
 		case err != nil:
 			r.logger.Warn("jwtx: JWKS refresh failed; keeping the last good key set", "url", r.jwksURL(disc), "err", err)
 		case logSkipped && res.skipped != "":
 			r.logger.Warn("jwtx: JWKS keys skipped", "url", r.jwksURL(res.disc), "skipped", res.skipped)
 		}
+		close(call.done)
 	}()
 	return call
 }

@@ -3,8 +3,10 @@ package jwtx_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -334,4 +336,100 @@ func TestNewRemoteKeySet_Config(t *testing.T) {
 	if _, err := jwtx.NewValidator(cfg); err == nil {
 		t.Error("NewValidator accepted both Keys and Resolver")
 	}
+}
+
+func TestRemoteKeySet_TypedKeys(t *testing.T) {
+	rk, ek, dk := testRSAKey(t), testECKey(t), testEdKey(t)
+	srv := newIDPServer(t, jwksOf(t, jwkOf(t, "r", rk.Public()), jwkOf(t, "e", ek.Public()).with("alg", "ES256"), jwkOf(t, "d", dk.Public())))
+	clock := newFakeClock(now)
+	r := newRemote(t, srv.url+"/jwks", clock, func(c *jwtx.RemoteKeySetConfig) {
+		c.Algorithms = []string{jwtx.AlgPS256, jwtx.AlgES256, jwtx.AlgEdDSA}
+	})
+	ctx := context.Background()
+	for kid, want := range map[string][]string{"r": {jwtx.AlgPS256}, "e": {jwtx.AlgES256}, "d": {jwtx.AlgEdDSA}} {
+		k, ok := r.LookupKeyRefresh(ctx, kid)
+		if !ok {
+			t.Fatalf("kid %s not found", kid)
+		}
+		if got := k.Algorithms(); !slices.Equal(got, want) {
+			t.Errorf("kid %s: Algorithms %v, want %v", kid, got, want)
+		}
+	}
+	// Lookup and LookupRefresh keep answering Ed25519 keys only, without
+	// refreshing for a key of another type.
+	if pub, ok := r.LookupRefresh(ctx, "d"); !ok || !pub.Equal(dk.Public()) {
+		t.Error("LookupRefresh lost the Ed25519 key")
+	}
+	if _, ok := r.Lookup("r"); ok {
+		t.Error("Lookup returned an RSA key as Ed25519")
+	}
+	if _, ok := r.LookupRefresh(ctx, "e"); ok {
+		t.Error("LookupRefresh returned an EC key as Ed25519")
+	}
+	if n := srv.jwksHits.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
+	}
+	// An unknown kid refreshes once per RefreshInterval.
+	for range 10 {
+		if _, ok := r.LookupKeyRefresh(ctx, "unknown"); ok {
+			t.Fatal("unknown kid found")
+		}
+	}
+	if n := srv.jwksHits.Load(); n != 2 {
+		t.Errorf("10 unknown kids: %d fetches, want 2", n)
+	}
+}
+
+func TestRemoteKeySet_OwnRulesTyped(t *testing.T) {
+	k := fixedKit(t)
+	srv := newJWKSServer(t, k.Keys)
+	r := newRemote(t, srv.url, newFakeClock(now), nil) // Algorithms nil: ParseJWKS
+	pk, ok := r.LookupKeyRefresh(context.Background(), k.Signer.KeyID())
+	if !ok {
+		t.Fatal("own key not found")
+	}
+	if got := pk.Algorithms(); !slices.Equal(got, []string{jwtx.AlgEdDSA}) || pk.Thumbprint() != k.Signer.KeyID() {
+		t.Errorf("own key: Algorithms %v, thumbprint %s", got, pk.Thumbprint())
+	}
+	// Another issuer's RSA set is not this project's JWKS.
+	srv.set(func(s *jwksServer) { s.body = string(jwksOf(t, jwkOf(t, "r", testRSAKey(t).Public()))) })
+	if err := r.Refresh(context.Background()); err == nil {
+		t.Error("RSA-only set accepted under the own rules")
+	}
+}
+
+func TestRemoteKeySet_LogsSkippedKeys(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	srv := newIDPServer(t, jwksOf(t, jwkOf(t, "d", testEdKey(t).Public()), jwkOf(t, "small", testRSA1024(t).Public())))
+	r := newRemote(t, srv.url+"/jwks", newFakeClock(now), func(c *jwtx.RemoteKeySetConfig) {
+		c.Algorithms, c.Logger = []string{}, logger
+	})
+	for range 2 {
+		if err := r.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := buf.String()
+	if n := strings.Count(out, "1 RSA key of 1024 bits"); n != 1 {
+		t.Errorf("skipped key logged %d times over two identical refreshes, want once:\n%s", n, out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
