@@ -24,13 +24,15 @@ var ErrConsumerMisconfigured = errors.New("events: consumer misconfigured")
 // does, but never creates it: it needs only the permission to publish on
 // $JS.API.STREAM.INFO.REVOCATIONS. A missing stream is an error wrapping
 // jetstream.ErrStreamNotFound (the administrator has not created it yet;
-// retrying later is the cure).
+// retrying later is the cure). A stream with fewer replicas than
+// cfg.Replicas is refused (ErrStreamMisconfigured), and one with a single
+// copy on a cluster while cfg.Replicas is unset too (ErrReplicasUnset).
 func CheckStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, StreamName)
 	if err != nil {
 		return nil, fmt.Errorf("events: check stream %s: %w", StreamName, err)
 	}
-	return checkStream(s, cfg)
+	return checkStream(js, s, cfg)
 }
 
 // CheckConsumer looks up the durable consumer cfg.Durable and checks that

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,6 +28,13 @@ const (
 // longest token lifetime, no duplicate window).
 var ErrStreamMisconfigured = errors.New("events: stream misconfigured")
 
+// ErrReplicasUnset means the connected NATS server is part of a cluster,
+// StreamConfig.Replicas is 0 (not chosen) and the stream would keep a
+// single copy of every revocation: losing one server would lose them.
+// Set Replicas to 3, or to 1 to accept a single copy. Nothing was created.
+// It wraps ErrStreamMisconfigured too: retrying does not cure it.
+var ErrReplicasUnset = fmt.Errorf("%w: replicas not set on a NATS cluster", ErrStreamMisconfigured)
+
 // StreamConfig says what the caller needs from the REVOCATIONS stream.
 type StreamConfig struct {
 	// MinMaxAge is the shortest acceptable retention: at least the longest
@@ -37,8 +45,31 @@ type StreamConfig struct {
 	MaxAge time.Duration
 	// DuplicateWindow defaults to DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
-	// Replicas defaults to 1; use 3 in a clustered deployment.
+	// Replicas is how many copies of the stream JetStream keeps (1-5).
+	// 0 means not chosen: 1 on a single server, refused with
+	// ErrReplicasUnset on a cluster unless the existing stream already has
+	// more than one. Use 3 on a cluster of 3; set 1 explicitly to accept a
+	// single copy there. An existing stream with fewer replicas is raised
+	// by EnsureStream and refused by CheckStream; one with more is kept.
 	Replicas int
+	// ReplicasSetting names the caller's setting of Replicas (an
+	// environment variable such as AUTH_STREAM_REPLICAS) in the message
+	// of ErrReplicasUnset; empty: "StreamConfig.Replicas".
+	ReplicasSetting string
+}
+
+// Clustered reports whether the server nc is connected to is part of a
+// cluster (its INFO names one), and how many servers the client knows of
+// (those of NATS_URL and those the cluster advertises).
+func Clustered(nc *nats.Conn) (name string, servers int) {
+	if nc == nil {
+		return "", 0
+	}
+	name = nc.ConnectedClusterName()
+	if name == "" {
+		return "", 0
+	}
+	return name, len(nc.Servers())
 }
 
 // JetStreamConfig returns the stream configuration EnsureStream creates.
@@ -69,10 +100,17 @@ func (c StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 // EnsureStream creates the REVOCATIONS stream if it does not exist, and
 // otherwise checks that the existing one covers the revocation subjects,
 // keeps messages at least MinMaxAge and de-duplicates. It never weakens an
-// existing stream: operators own its settings.
+// existing stream: operators own its settings. The one thing it changes
+// is the number of replicas, raised to cfg.Replicas when the existing
+// stream has fewer (JetStream copies the stream to the new peers online).
+// On a cluster with cfg.Replicas unset it creates nothing and returns
+// ErrReplicasUnset (see StreamConfig.Replicas).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, StreamName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := replicasChosen(js, cfg, 0); err != nil {
+			return nil, err
+		}
 		s, err = js.CreateStream(ctx, cfg.JetStreamConfig())
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			s, err = js.Stream(ctx, StreamName) // created concurrently
@@ -81,12 +119,43 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if err != nil {
 		return nil, fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
 	}
-	return checkStream(s, cfg)
+	if got := s.CachedInfo().Config; cfg.Replicas > got.Replicas && got.Replicas > 0 {
+		got.Replicas = cfg.Replicas
+		if s, err = js.UpdateStream(ctx, got); err != nil {
+			return nil, fmt.Errorf("events: raise stream %s to %d replicas: %w", StreamName, cfg.Replicas, err)
+		}
+	}
+	return checkStream(js, s, cfg)
+}
+
+// replicasChosen refuses an unset cfg.Replicas on a cluster when the
+// stream would keep a single copy (have is the existing stream's
+// replicas, 0 when it does not exist).
+func replicasChosen(js jetstream.JetStream, cfg StreamConfig, have int) error {
+	if cfg.Replicas != 0 || have > 1 {
+		return nil
+	}
+	name, servers := Clustered(js.Conn())
+	if name == "" {
+		return nil
+	}
+	setting := cfg.ReplicasSetting
+	if setting == "" {
+		setting = "StreamConfig.Replicas"
+	}
+	return fmt.Errorf("%w: NATS is a cluster (%q, %d servers known to this client): set %s=3, or =1 to accept a single copy of every revocation in stream %s",
+		ErrReplicasUnset, name, servers, setting, StreamName)
 }
 
 // checkStream refuses a stream that cannot give the guarantees cfg asks for.
-func checkStream(s jetstream.Stream, cfg StreamConfig) (jetstream.Stream, error) {
+func checkStream(js jetstream.JetStream, s jetstream.Stream, cfg StreamConfig) (jetstream.Stream, error) {
 	got := s.CachedInfo().Config
+	if err := replicasChosen(js, cfg, got.Replicas); err != nil {
+		return nil, err
+	}
+	if got.Replicas < cfg.Replicas {
+		return nil, fmt.Errorf("%w: %d replicas, fewer than the required %d", ErrStreamMisconfigured, got.Replicas, cfg.Replicas)
+	}
 	if !slices.Contains(got.Subjects, SubjectAll) {
 		return nil, fmt.Errorf("%w: subjects %v do not include %q", ErrStreamMisconfigured, got.Subjects, SubjectAll)
 	}

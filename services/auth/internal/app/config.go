@@ -44,6 +44,10 @@ type Config struct {
 	LoginRateIP        ratelimit.Limit // login and register attempts per client address
 	TrustedProxies     []netip.Prefix  // peers whose X-Forwarded-For is believed
 	StreamMaxAge       time.Duration
+	// StreamReplicas is AUTH_STREAM_REPLICAS: copies of the REVOCATIONS
+	// stream (1-5); 0 when unset, which a NATS cluster refuses
+	// (events.StreamConfig.Replicas).
+	StreamReplicas int
 	// InboxPrefix is the prefix of the NATS connection's reply subjects
 	// (PubAcks, stream info); a least-privilege NATS user may subscribe to
 	// its own prefix only.
@@ -111,9 +115,24 @@ func settings(c *Config) service.Settings {
 				return err
 			}},
 			{Env: "AUTH_STREAM_MAX_AGE", Default: "168h", Help: "retention of the REVOCATIONS stream when this service creates it; must exceed the token TTL", Apply: service.Duration(&c.StreamMaxAge, time.Second)},
+			{Env: StreamReplicasEnv, Help: "copies of the REVOCATIONS stream JetStream keeps (1-5): 3 on a cluster of 3 (raises an existing stream with fewer); unset: 1 on a single server, refused on a cluster (set 1 to accept a single copy)", Apply: streamReplicas(&c.StreamReplicas)},
 			service.InboxPrefixSetting(&c.InboxPrefix, "auth"),
 			{Env: "AUTH_MANAGE_STREAM", Default: "true", Bool: true, Help: "create the REVOCATIONS stream if missing; false: only look it up (an administrator manages it, see deploy/nats)", Apply: service.Bool(&c.ManageStream)},
 		},
+	}
+}
+
+// StreamReplicasEnv is the setting of Config.StreamReplicas.
+const StreamReplicasEnv = "AUTH_STREAM_REPLICAS"
+
+// streamReplicas parses a stream replica count: empty (unset) is 0.
+func streamReplicas(dst *int) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			*dst = 0
+			return nil
+		}
+		return parseUint(v, 1, 5, func(n uint64) { *dst = int(n) })
 	}
 }
 

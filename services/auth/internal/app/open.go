@@ -210,7 +210,10 @@ func (m *Main) ensure() func(context.Context, jetstream.JetStream, events.Stream
 }
 
 func (m *Main) streamConfig() events.StreamConfig {
-	return events.StreamConfig{MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge}
+	return events.StreamConfig{
+		MinMaxAge: m.Config.AccessTokenTTL, MaxAge: m.Config.StreamMaxAge,
+		Replicas: m.Config.StreamReplicas, ReplicasSetting: StreamReplicasEnv,
+	}
 }
 
 // ensureStream creates (AUTH_MANAGE_STREAM) or checks the REVOCATIONS

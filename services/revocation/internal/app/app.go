@@ -190,7 +190,10 @@ func ingestConfig(cfg config.Config) ingest.Config {
 		AckWait:         cfg.AckWait,
 		CheckInterval:   cfg.CheckInterval,
 		ReadyMaxPending: cfg.ReadyMaxPending,
-		Stream:          events.StreamConfig{MinMaxAge: cfg.MaxTokenTTL, MaxAge: cfg.StreamMaxAge},
-		LookupOnly:      !cfg.ManageStream,
+		Stream: events.StreamConfig{
+			MinMaxAge: cfg.MaxTokenTTL, MaxAge: cfg.StreamMaxAge,
+			Replicas: cfg.StreamReplicas, ReplicasSetting: config.StreamReplicasEnv,
+		},
+		LookupOnly: !cfg.ManageStream,
 	}
 }

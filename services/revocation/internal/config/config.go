@@ -41,10 +41,13 @@ type Config struct {
 	// whose event carries no expires_at.
 	MaxTokenTTL time.Duration // REVOCATION_MAX_TOKEN_TTL
 	// Leeway is added to every expiry written to Redis.
-	Leeway          time.Duration // REVOCATION_LEEWAY
-	BatchSize       int           // REVOCATION_BATCH_SIZE
-	CheckInterval   time.Duration // REVOCATION_CHECK_INTERVAL
-	StreamMaxAge    time.Duration // REVOCATION_STREAM_MAX_AGE
+	Leeway        time.Duration // REVOCATION_LEEWAY
+	BatchSize     int           // REVOCATION_BATCH_SIZE
+	CheckInterval time.Duration // REVOCATION_CHECK_INTERVAL
+	StreamMaxAge  time.Duration // REVOCATION_STREAM_MAX_AGE
+	// StreamReplicas: copies of the REVOCATIONS stream (1-5); 0 when
+	// unset, which a NATS cluster refuses (events.StreamConfig.Replicas).
+	StreamReplicas  int           // REVOCATION_STREAM_REPLICAS
 	AckWait         time.Duration // REVOCATION_ACK_WAIT
 	ReadyMaxPending int64         // REVOCATION_READY_MAX_PENDING
 	// InboxPrefix is the prefix of the connection's reply subjects; a
@@ -84,6 +87,13 @@ func settings(c *Config) service.Settings {
 			{Env: "REVOCATION_BATCH_SIZE", Default: "256", Help: "most events written to Redis in one script call (1-10000)", Apply: service.Int(1, 10000, func(n int64) { c.BatchSize = int(n) })},
 			{Env: "REVOCATION_CHECK_INTERVAL", Default: "1s", Help: "how often the checkpoint (lost or gone backwards) and the consumer's backlog are checked", Apply: positive(&c.CheckInterval)},
 			{Env: "REVOCATION_STREAM_MAX_AGE", Default: "168h", Help: "retention of the REVOCATIONS stream when this service creates it", Apply: positive(&c.StreamMaxAge)},
+			{Env: StreamReplicasEnv, Help: "copies of the REVOCATIONS stream JetStream keeps (1-5): 3 on a cluster of 3 (raises an existing stream with fewer); unset: 1 on a single server, refused on a cluster (set 1 to accept a single copy)", Apply: func(v string) error {
+				if v == "" {
+					c.StreamReplicas = 0
+					return nil
+				}
+				return service.Int(1, 5, func(n int64) { c.StreamReplicas = int(n) })(v)
+			}},
 			{Env: "REVOCATION_ACK_WAIT", Default: "30s", Help: "how long JetStream waits for an ack before redelivering (at least 1s)", Apply: service.Duration(&c.AckWait, time.Second)},
 			{Env: "REVOCATION_READY_MAX_PENDING", Default: "1000", Help: "/readyz fails while more events than this wait in the consumer", Apply: service.Int(0, 1<<62, func(n int64) { c.ReadyMaxPending = n })},
 			service.InboxPrefixSetting(&c.InboxPrefix, "revocation"),
@@ -91,6 +101,9 @@ func settings(c *Config) service.Settings {
 		},
 	}
 }
+
+// StreamReplicasEnv is the setting of Config.StreamReplicas.
+const StreamReplicasEnv = "REVOCATION_STREAM_REPLICAS"
 
 // FlagName returns the flag matching an environment variable: lower case,
 // "_" -> "-", without the REVOCATION_ prefix.
