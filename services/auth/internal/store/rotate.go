@@ -85,7 +85,7 @@ type Rotation struct {
 // see it spent within the grace window, with the same successor.
 func (s *DB) Rotate(ctx context.Context, req RotateRequest) (Rotation, error) {
 	var out Rotation
-	err := s.inTx(ctx, "rotate refresh token", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "rotate refresh token", func(tx handle) error {
 		var err error
 		out, err = rotate(ctx, tx, req)
 		return err
@@ -93,7 +93,7 @@ func (s *DB) Rotate(ctx context.Context, req RotateRequest) (Rotation, error) {
 	return out, err
 }
 
-func rotate(ctx context.Context, tx *sql.Tx, req RotateRequest) (Rotation, error) {
+func rotate(ctx context.Context, tx handle, req RotateRequest) (Rotation, error) {
 	var (
 		out            Rotation
 		issued, until  int64
@@ -103,7 +103,7 @@ func rotate(ctx context.Context, tx *sql.Tx, req RotateRequest) (Rotation, error
 		succJTI        sql.NullString
 	)
 	err := tx.QueryRowContext(ctx, `SELECT hash, sid, user_id, issued_at, expires_at, spent_at,
-		successor_hash, successor_jti, successor_iat, successor_version FROM refresh_tokens WHERE hash = ?`, req.Hash).
+		successor_hash, successor_jti, successor_iat, successor_version FROM refresh_tokens WHERE hash = ?`+tx.d.lockToken, req.Hash).
 		Scan(&out.Token.Hash, &out.Token.SessionID, &out.Token.UserID, &issued, &until, &spent,
 			&succHash, &succJTI, &succIAT, &succVer)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -113,7 +113,7 @@ func rotate(ctx context.Context, tx *sql.Tx, req RotateRequest) (Rotation, error
 		return Rotation{}, fmt.Errorf("look up: %w", err)
 	}
 	out.Token.IssuedAt, out.Token.ExpiresAt = fromNanos(issued), fromNanos(until)
-	if out.Session, err = getSession(ctx, tx, out.Token.SessionID); err != nil {
+	if out.Session, err = getSessionLock(ctx, tx, out.Token.SessionID, tx.d.lockSession); err != nil {
 		return Rotation{}, err
 	}
 	now := req.Now

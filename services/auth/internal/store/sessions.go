@@ -132,7 +132,7 @@ func (s *DB) CreateSession(ctx context.Context, sess Session, first RefreshToken
 	if sess.LastUsedAt.IsZero() {
 		sess.LastUsedAt = sess.CreatedAt
 	}
-	return s.inTx(ctx, "create session", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "create session", func(tx handle) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions
 			(sid, user_id, created_at, last_used_at, user_agent, client_addr, access_expires_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -145,7 +145,7 @@ func (s *DB) CreateSession(ctx context.Context, sess Session, first RefreshToken
 	})
 }
 
-func insertToken(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
+func insertToken(ctx context.Context, tx handle, t RefreshToken) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, sid, user_id, issued_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)`, t.Hash, t.SessionID, t.UserID, nanos(t.IssuedAt), nanos(t.ExpiresAt)); err != nil {
 		return fmt.Errorf("insert refresh token: %w", err)
@@ -153,18 +153,32 @@ func insertToken(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
 	return nil
 }
 
-// inTx runs fn in one (immediate) transaction.
-func (s *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+// maxTxAttempts bounds the runs of a transaction that the engine aborted
+// as retryable (a PostgreSQL deadlock between replicas).
+const maxTxAttempts = 3
+
+// inTx runs fn in one transaction (immediate, on SQLite), again when the
+// engine aborted it as retryable.
+func (s *DB) inTx(ctx context.Context, op string, fn func(tx handle) error) error {
 	release, err := s.write(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, op, fn)
+		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt == maxTxAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *DB) tryTx(ctx context.Context, op string, fn func(tx handle) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %s: begin: %w", op, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(handle{r: tx, d: s.d}); err != nil {
 		_ = tx.Rollback()
 		if errors.Is(err, ErrSessionNotFound) || errors.Is(err, ErrNotFound) {
 			return err
@@ -199,13 +213,14 @@ func scanSession(r rowScanner) (Session, error) {
 	return ss, nil
 }
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+func getSession(ctx context.Context, q handle, sid string) (Session, error) {
+	return getSessionLock(ctx, q, sid, "")
 }
 
-func getSession(ctx context.Context, q queryer, sid string) (Session, error) {
-	ss, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE sid = ?`, sid))
+// getSessionLock reads the session, the query ending with lock (a row
+// lock clause, or "").
+func getSessionLock(ctx context.Context, q handle, sid, lock string) (Session, error) {
+	ss, err := scanSession(q.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE sid = ?`+lock, sid))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Session{}, fmt.Errorf("session %s: %w", sid, ErrSessionNotFound)
@@ -217,7 +232,7 @@ func getSession(ctx context.Context, q queryer, sid string) (Session, error) {
 
 // Session returns the session with that sid.
 func (s *DB) Session(ctx context.Context, sid string) (Session, error) {
-	return getSession(ctx, s.db, sid)
+	return getSession(ctx, s.h(), sid)
 }
 
 // ActiveSessions returns the user's sessions neither revoked nor expired
@@ -228,10 +243,10 @@ func (s *DB) ActiveSessions(ctx context.Context, userID string, now time.Time) (
 }
 
 func (s *DB) querySessions(ctx context.Context, where string, args ...any) ([]Session, error) {
-	return querySessions(ctx, s.db, where, args...)
+	return querySessions(ctx, s.h(), where, args...)
 }
 
-func querySessions(ctx context.Context, q queryer, where string, args ...any) ([]Session, error) {
+func querySessions(ctx context.Context, q handle, where string, args ...any) ([]Session, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: sessions: %w", err)
@@ -256,7 +271,7 @@ func querySessions(ctx context.Context, q queryer, where string, args ...any) ([
 // else's session, or an unknown one, is ErrSessionNotFound.
 func (s *DB) RevokeSession(ctx context.Context, userID, sid, reason string, now time.Time) (Session, error) {
 	var out Session
-	err := s.inTx(ctx, "revoke session", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "revoke session", func(tx handle) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
 			WHERE sid = ? AND user_id = ? AND revoked_at IS NULL`, nanos(now), reason, sid, userID); err != nil {
 			return fmt.Errorf("update: %w", err)
@@ -282,7 +297,7 @@ func (s *DB) RevokeSession(ctx context.Context, userID, sid, reason string, now 
 // live, so that a retry republishes them.
 func (s *DB) RevokeUserSessions(ctx context.Context, userID, exceptSID, reason string, now time.Time) ([]Session, error) {
 	var out []Session
-	err := s.inTx(ctx, "revoke user sessions", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "revoke user sessions", func(tx handle) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
 			WHERE user_id = ? AND sid != ? AND revoked_at IS NULL`, nanos(now), reason, userID, exceptSID); err != nil {
 			return fmt.Errorf("update: %w", err)
@@ -304,7 +319,7 @@ func (s *DB) MarkRevocationEnforced(ctx context.Context, sid string) error {
 		return err
 	}
 	defer release()
-	if _, err := s.db.ExecContext(ctx,
+	if _, err := s.h().ExecContext(ctx,
 		`UPDATE sessions SET revocation_enforced = 1 WHERE sid = ? AND revoked_at IS NOT NULL`, sid); err != nil {
 		return fmt.Errorf("store: mark revocation enforced: %w", err)
 	}
@@ -319,7 +334,7 @@ func (s *DB) MarkRevocationEnforced(ctx context.Context, sid string) error {
 func (s *DB) Sweep(ctx context.Context, now time.Time, margin time.Duration, limit int) (int64, error) {
 	cut := nanos(now.Add(-margin))
 	var n int64
-	err := s.inTx(ctx, "sweep", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "sweep", func(tx handle) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE hash IN
 			(SELECT hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)`, cut, limit)
 		if err != nil {

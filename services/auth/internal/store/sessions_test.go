@@ -38,10 +38,12 @@ func rotateReq(token, next string, now time.Time) store.RotateRequest {
 		Now: now, Grace: 10 * time.Second, RefreshTTL: time.Hour, AccessTTL: 15 * time.Minute}
 }
 
-func TestCreateSession(t *testing.T) {
+func TestCreateSession(t *testing.T) { forEachEngine(t, testCreateSession) }
+
+func testCreateSession(t *testing.T, e engine) {
 	ctx := context.Background()
 	t.Run("OK", func(t *testing.T) {
-		db := mustOpen(t)
+		db := e.open(t)
 		mustCreate(t, db, idAlice, "alice")
 		long := strings.Repeat("é", 200)
 		err := db.CreateSession(ctx, store.Session{ID: sidA, UserID: idAlice, CreatedAt: t0, UserAgent: long, AccessExpiresAt: t0.Add(time.Minute)},
@@ -59,7 +61,7 @@ func TestCreateSession(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownUser", func(t *testing.T) {
-		db := mustOpen(t)
+		db := e.open(t)
 		err := db.CreateSession(ctx, store.Session{ID: sidA, UserID: idAlice, CreatedAt: t0},
 			store.RefreshToken{Hash: hashOf("t1"), IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)})
 		if err == nil {
@@ -71,10 +73,12 @@ func TestCreateSession(t *testing.T) {
 	})
 }
 
-func TestRotate(t *testing.T) {
+func TestRotate(t *testing.T) { forEachEngine(t, testRotate) }
+
+func testRotate(t *testing.T, e engine) {
 	ctx := context.Background()
 	setup := func(t *testing.T) *store.DB {
-		db := mustOpen(t)
+		db := e.open(t)
 		mustCreate(t, db, idAlice, "alice")
 		mustSession(t, db, idAlice, sidA, "t1")
 		if _, err := db.SetTokenVersionAtLeast(ctx, idAlice, 7); err != nil {
@@ -188,10 +192,12 @@ func TestRotate(t *testing.T) {
 	})
 }
 
-func TestRevokeSessions(t *testing.T) {
+func TestRevokeSessions(t *testing.T) { forEachEngine(t, testRevokeSessions) }
+
+func testRevokeSessions(t *testing.T, e engine) {
 	ctx := context.Background()
 	setup := func(t *testing.T) *store.DB {
-		db := mustOpen(t)
+		db := e.open(t)
 		mustCreate(t, db, idAlice, "alice")
 		mustCreate(t, db, idBob, "bob")
 		mustSession(t, db, idAlice, sidA, "a1")
@@ -262,9 +268,11 @@ func TestRevokeSessions(t *testing.T) {
 	})
 }
 
-func TestSweep(t *testing.T) {
+func TestSweep(t *testing.T) { forEachEngine(t, testSweep) }
+
+func testSweep(t *testing.T, e engine) {
 	ctx := context.Background()
-	db := mustOpen(t)
+	db := e.open(t)
 	mustCreate(t, db, idAlice, "alice")
 	mustSession(t, db, idAlice, sidA, "a1")
 	n, err := db.Sweep(ctx, t0.Add(30*time.Minute), time.Minute, 100)

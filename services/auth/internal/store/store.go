@@ -1,7 +1,9 @@
-// Package store keeps the auth service's users in SQLite: id, username
-// (unique regardless of case), password hash and token version; and their
+// Package store keeps the auth service's users: id, username (unique
+// regardless of ASCII case), password hash and token version; and their
 // sessions with the refresh tokens (stored as hashes) that rotate within
-// them.
+// them. The database is SQLite (Open, one process) or PostgreSQL
+// (OpenPostgres, shared by replicas); the schema is versioned
+// (schema_migrations) and migrated at open.
 //
 //	db, err := store.Open(ctx, "auth.db", time.Now)
 //	err = db.CreateUser(ctx, store.User{ID: id, Username: "alice", PasswordHash: h})
@@ -47,6 +49,7 @@ type User struct {
 // DB is the user store. It is safe for concurrent use.
 type DB struct {
 	db  *sql.DB
+	d   *dialect
 	now func() time.Time
 	// writer admits one writing statement or transaction of this process
 	// at a time. SQLite has one writer per file; without this, concurrent
@@ -54,13 +57,20 @@ type DB struct {
 	// with sleeps of up to 100 ms, which under load (refreshes at 500/s)
 	// turned into a latency tail of seconds. Waiting here is FIFO-fair
 	// enough and honours the caller's context. The busy timeout still
-	// covers other processes on the same file.
+	// covers other processes on the same file. nil on PostgreSQL, which
+	// has row locks.
 	writer chan struct{}
 }
+
+// h runs queries on the database in its dialect.
+func (s *DB) h() handle { return handle{r: s.db, d: s.d} }
 
 // write takes the writer slot, waiting at most until ctx is done, and
 // returns its release.
 func (s *DB) write(ctx context.Context) (release func(), err error) {
+	if s.writer == nil {
+		return func() {}, nil
+	}
 	select {
 	case s.writer <- struct{}{}:
 		return func() { <-s.writer }, nil
@@ -107,11 +117,11 @@ func Open(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if _, err := db.ExecContext(ctx, schema+sessionSchema); err != nil {
+	if err := migrate(ctx, db, sqliteDialect); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: apply schema to %s: %w", path, err)
+		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
-	return &DB{db: db, now: now, writer: make(chan struct{}, 1)}, nil
+	return &DB{db: db, d: sqliteDialect, now: now, writer: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the database.
@@ -141,11 +151,11 @@ func (s *DB) CreateUser(ctx context.Context, u User) error {
 		return err
 	}
 	defer release()
-	_, err = s.db.ExecContext(ctx,
+	_, err = s.h().ExecContext(ctx,
 		`INSERT INTO users (id, username, password_hash, token_version, created_at) VALUES (?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.PasswordHash, u.TokenVersion, u.CreatedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
-		if isUniqueViolation(err) {
+		if s.d.uniqueViolation(err) {
 			return fmt.Errorf("create user %q: %w", u.Username, ErrUsernameTaken)
 		}
 		return fmt.Errorf("store: create user: %w", err)
@@ -167,7 +177,7 @@ func (s *DB) UserByID(ctx context.Context, id string) (User, error) {
 // case.
 func (s *DB) UsernameExists(ctx context.Context, username string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM users WHERE username = ?`, username).Scan(&one)
+	err := s.h().QueryRowContext(ctx, `SELECT 1 FROM users WHERE username = ?`, username).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -185,7 +195,7 @@ func (s *DB) SetPasswordHash(ctx context.Context, id, hash string) error {
 		return err
 	}
 	defer release()
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+	res, err := s.h().ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 	if err != nil {
 		return fmt.Errorf("store: set password hash: %w", err)
 	}
@@ -198,7 +208,7 @@ func (s *DB) SetPasswordHash(ctx context.Context, id, hash string) error {
 // TokenVersion returns the user's current token version.
 func (s *DB) TokenVersion(ctx context.Context, id string) (int64, error) {
 	var v int64
-	err := s.db.QueryRowContext(ctx, `SELECT token_version FROM users WHERE id = ?`, id).Scan(&v)
+	err := s.h().QueryRowContext(ctx, `SELECT token_version FROM users WHERE id = ?`, id).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("token version of %s: %w", id, ErrNotFound)
@@ -218,7 +228,7 @@ func (s *DB) SetTokenVersionAtLeast(ctx context.Context, id string, v int64) (in
 	}
 	defer release()
 	var got int64
-	err = s.db.QueryRowContext(ctx,
+	err = s.h().QueryRowContext(ctx,
 		`UPDATE users SET token_version = max(token_version, ?) WHERE id = ? RETURNING token_version`,
 		v, id).Scan(&got)
 	switch {
@@ -235,7 +245,7 @@ func (s *DB) queryUser(ctx context.Context, where string, arg any) (User, error)
 		u       User
 		created string
 	)
-	err := s.db.QueryRowContext(ctx,
+	err := s.h().QueryRowContext(ctx,
 		`SELECT id, username, password_hash, token_version, created_at FROM users `+where, arg).
 		Scan(&u.ID, &u.Username, &u.PasswordHash, &u.TokenVersion, &created)
 	switch {

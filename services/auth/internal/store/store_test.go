@@ -12,37 +12,17 @@ import (
 	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
 
-func mustOpen(tb testing.TB) *store.DB {
-	tb.Helper()
-	now := func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC) }
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "auth.db"), now)
-	if err != nil {
-		tb.Fatalf("open: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return db
-}
-
-func mustCreate(tb testing.TB, db *store.DB, id, name string) {
-	tb.Helper()
-	if err := db.CreateUser(context.Background(), store.User{ID: id, Username: name, PasswordHash: "h"}); err != nil {
-		tb.Fatalf("create %s: %v", name, err)
-	}
-}
-
 const (
 	idAlice = "0b7e2f0a-4d7c-4b7e-9a53-0e0a5f4a1c01"
 	idBob   = "0b7e2f0a-4d7c-4b7e-9a53-0e0a5f4a1c02"
 )
 
-func TestCreateUser(t *testing.T) {
+func TestCreateUser(t *testing.T) { forEachEngine(t, testCreateUser) }
+
+func testCreateUser(t *testing.T, e engine) {
 	ctx := context.Background()
 	t.Run("OK", func(t *testing.T) {
-		db := mustOpen(t)
+		db := e.open(t)
 		mustCreate(t, db, idAlice, "Alice")
 		u, err := db.UserByUsername(ctx, "alice")
 		if err != nil {
@@ -68,7 +48,7 @@ func TestCreateUser(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			db := mustOpen(t)
+			db := e.open(t)
 			mustCreate(t, db, idAlice, "Alice")
 			err := db.CreateUser(ctx, store.User{ID: tc.id, Username: tc.user, PasswordHash: "h"})
 			if !errors.Is(err, store.ErrUsernameTaken) {
@@ -77,7 +57,7 @@ func TestCreateUser(t *testing.T) {
 		})
 	}
 	t.Run("ConcurrentSameName", func(t *testing.T) {
-		db := mustOpen(t)
+		db := e.open(t)
 		ids := []string{idAlice, idBob, "0b7e2f0a-4d7c-4b7e-9a53-0e0a5f4a1c03", "0b7e2f0a-4d7c-4b7e-9a53-0e0a5f4a1c04"}
 		errs := make([]error, len(ids))
 		var wg sync.WaitGroup
@@ -100,9 +80,11 @@ func TestCreateUser(t *testing.T) {
 	})
 }
 
-func TestLookups(t *testing.T) {
+func TestLookups(t *testing.T) { forEachEngine(t, testLookups) }
+
+func testLookups(t *testing.T, e engine) {
 	ctx := context.Background()
-	db := mustOpen(t)
+	db := e.open(t)
 	mustCreate(t, db, idAlice, "alice")
 	t.Run("ErrNotFoundByUsername", func(t *testing.T) {
 		if _, err := db.UserByUsername(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
@@ -124,9 +106,11 @@ func TestLookups(t *testing.T) {
 	})
 }
 
-func TestSetTokenVersionAtLeast(t *testing.T) {
+func TestSetTokenVersionAtLeast(t *testing.T) { forEachEngine(t, testSetTokenVersionAtLeast) }
+
+func testSetTokenVersionAtLeast(t *testing.T, e engine) {
 	ctx := context.Background()
-	db := mustOpen(t)
+	db := e.open(t)
 	mustCreate(t, db, idAlice, "alice")
 	steps := []struct {
 		name string
@@ -216,9 +200,11 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestSetPasswordHash(t *testing.T) {
+func TestSetPasswordHash(t *testing.T) { forEachEngine(t, testSetPasswordHash) }
+
+func testSetPasswordHash(t *testing.T, e engine) {
 	ctx := context.Background()
-	db := mustOpen(t)
+	db := e.open(t)
 	mustCreate(t, db, idAlice, "alice")
 	if err := db.SetPasswordHash(ctx, idAlice, "new"); err != nil {
 		t.Fatal(err)
