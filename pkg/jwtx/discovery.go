@@ -12,6 +12,10 @@ import (
 // maxDiscoverySize bounds an OpenID Connect discovery document.
 const maxDiscoverySize = 256 << 10
 
+// maxURILength bounds the jwks_uri of a discovery document (and so the
+// error messages and log lines that quote it).
+const maxURILength = 2048
+
 // discoveryPath is where an issuer publishes its discovery document (OIDC
 // Discovery 1.0 section 4).
 const discoveryPath = "/.well-known/openid-configuration"
@@ -70,6 +74,9 @@ func parseDiscovery(data []byte, issuer, pinned string, allowHTTP bool) (string,
 	jwksURI, ok := rawString(doc["jwks_uri"])
 	if !ok {
 		return "", errors.New("jwtx: discovery document has no jwks_uri string")
+	}
+	if len(jwksURI) > maxURILength {
+		return "", fmt.Errorf("jwtx: discovery document jwks_uri of %d bytes", len(jwksURI))
 	}
 	if err := checkFetchURL("jwks_uri", jwksURI, allowHTTP); err != nil {
 		return "", err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -346,4 +347,44 @@ func dialEvilFor(keep, evil string) *http.Client {
 			return d.DialContext(ctx, network, addr)
 		},
 	}}
+}
+
+// FuzzParseJWKSKeys: whatever the set, ParseJWKSKeys does not panic, and
+// every key it returns has a kid of at most 256 bytes, distinct, and only
+// algorithms of its allow-list.
+func FuzzParseJWKSKeys(f *testing.F) {
+	f.Add(string(jwksOf(f, jwkOf(f, "r", testRSAKey(f).Public()), jwkOf(f, "e", testECKey(f).Public()))), true)
+	f.Add(string(jwksOf(f, jwkOf(f, "d", testEdKey(f).Public()).with("alg", "EdDSA", "use", "sig"))), false)
+	f.Add(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`, false)
+	f.Add(`{"keys":[{"kty":"RSA","kid":"r","n":"AQAB","e":"AQAB","alg":"none"}]}`, true)
+	f.Fuzz(func(t *testing.T, body string, narrow bool) {
+		allowed := []string{jwtx.AlgRS256, jwtx.AlgPS256, jwtx.AlgES256, jwtx.AlgEdDSA}
+		var algs []string
+		if narrow {
+			algs = []string{jwtx.AlgPS256, jwtx.AlgEdDSA}
+			allowed = algs
+		}
+		keys, err := jwtx.ParseJWKSKeys([]byte(body), algs...)
+		if err != nil {
+			if keys != nil {
+				t.Fatal("keys returned with an error")
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if k.KeyID() == "" || len(k.KeyID()) > 256 || seen[k.KeyID()] {
+				t.Fatalf("kid %q", k.KeyID())
+			}
+			seen[k.KeyID()] = true
+			if len(k.Algorithms()) == 0 {
+				t.Fatal("key without algorithms")
+			}
+			for _, a := range k.Algorithms() {
+				if !slices.Contains(allowed, a) {
+					t.Fatalf("algorithm %s outside %v", a, allowed)
+				}
+			}
+		}
+	})
 }

@@ -94,6 +94,12 @@ type RemoteKeySetConfig struct {
 // the last good set. It never fetches anything a token names. It is safe
 // for concurrent use.
 //
+// By default it reads this project's own JWKS (Ed25519 keys named by
+// thumbprint). With RemoteKeySetConfig.Algorithms it reads another
+// issuer's set with ParseJWKSKeys, served by LookupKey and
+// LookupKeyRefresh; with Discovery it finds the set's URL in the issuer's
+// OpenID Connect discovery document.
+//
 //	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: "https://auth.example/.well-known/jwks.json"})
 //	v, err := jwtx.NewValidator(jwtx.Config{Resolver: keys, Issuer: ..., Audience: ..., Revocation: ...})
 type RemoteKeySet struct {
