@@ -82,7 +82,7 @@ vulncheck:
 # corpus under testdata/fuzz.
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; for t in FuzzParse FuzzSignedPayload FuzzSignedHeader FuzzCheckJSON FuzzParsePayloadReference; do \
+	@set -e; for t in FuzzParse FuzzSignedPayload FuzzSignedHeader FuzzCheckJSON FuzzParsePayloadReference FuzzParseJWKSKeys; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./pkg/jwtx; done
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./pkg/revocation
 	cd services/auth && $(GO) test -run '^$$' -fuzz '^FuzzDecodeCredentials$$' -fuzztime $(FUZZTIME) ./internal/httpapi
