@@ -13,6 +13,7 @@ import (
 	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/services/auth/internal/httpapi"
 	"github.com/eventjwt/eventjwt/services/auth/internal/ratelimit"
+	"github.com/eventjwt/eventjwt/services/auth/internal/store"
 )
 
 // ErrUsage wraps every configuration error: the command line or the
@@ -28,6 +29,7 @@ type Config struct {
 	HTTPAddr           string
 	MetricsAddr        string // /metrics only, apart from the API (DefaultMetricsAddr)
 	DBPath             string
+	DatabaseURL        string       // PostgreSQL; when set, DBPath is ignored
 	SigningKeyFile     string       // empty: generate a key at start
 	RetiredKeys        []RetiredKey // earlier signing keys still published and accepted
 	Issuer             string
@@ -76,7 +78,8 @@ func settings(c *Config) service.Settings {
 			service.LogFormatSetting(&c.LogFormat),
 			{Env: "AUTH_HTTP_ADDR", Default: ":8080", Help: "HTTP listen address of the API, /healthz and /readyz", Apply: service.String(&c.HTTPAddr, true)},
 			{Env: "AUTH_METRICS_ADDR", Default: DefaultMetricsAddr, Help: "listen address of /metrics (Prometheus), apart from the API; keep it on loopback or a private network", Apply: service.String(&c.MetricsAddr, true)},
-			{Env: "AUTH_DB_PATH", Default: "auth.db", Help: "SQLite database file for users", Apply: service.String(&c.DBPath, true)},
+			{Env: "AUTH_DB_PATH", Default: "auth.db", Help: "SQLite database file for users and sessions (one replica); ignored when AUTH_DATABASE_URL is set", Apply: service.String(&c.DBPath, true)},
+			{Env: "AUTH_DATABASE_URL", Help: "PostgreSQL URL for users and sessions, shared by replicas (postgres://user:password@host:5432/db?sslmode=verify-full); empty: SQLite at AUTH_DB_PATH", Apply: service.String(&c.DatabaseURL, false)},
 			{Env: "AUTH_SIGNING_KEY_FILE", Help: "PKCS#8 PEM Ed25519 private key; empty: generate one at start (tokens die with the process)", Apply: service.String(&c.SigningKeyFile, false)},
 			{Env: "AUTH_ISSUER", Default: "http://localhost:8080", Help: "iss of issued tokens", Apply: service.String(&c.Issuer, true)},
 			{Env: "AUTH_AUDIENCE", Default: "api", Help: "aud of issued tokens", Apply: service.String(&c.Audience, true)},
@@ -144,6 +147,13 @@ func ParseConfig(getenv func(string) string, args []string, out io.Writer) (Conf
 	var c Config
 	if err := settings(&c).Parse(getenv, args, out); err != nil {
 		return Config{}, err
+	}
+	// Checked here rather than in the setting's Apply, whose error would
+	// repeat the value, password and all.
+	if c.DatabaseURL != "" {
+		if err := store.CheckPostgresURL(c.DatabaseURL); err != nil {
+			return Config{}, fmt.Errorf("%w: invalid AUTH_DATABASE_URL: %w", ErrUsage, err)
+		}
 	}
 	if c.StreamMaxAge <= c.AccessTokenTTL {
 		return Config{}, fmt.Errorf("%w: AUTH_STREAM_MAX_AGE (%s) must exceed AUTH_ACCESS_TOKEN_TTL (%s)", ErrUsage, c.StreamMaxAge, c.AccessTokenTTL)

@@ -50,7 +50,16 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Info("retired signing keys still published until their tokens expire", "count", live)
 	}
 
-	if m.db, err = store.Open(ctx, cfg.DBPath, m.Now); err != nil {
+	if cfg.DatabaseURL != "" {
+		// PostgreSQL, shared by replicas; AUTH_DB_PATH is ignored. Bounded:
+		// a database that does not answer fails the start.
+		octx, cancel := context.WithTimeout(ctx, startTimeout)
+		m.db, err = store.OpenPostgres(octx, cfg.DatabaseURL, m.Now)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("AUTH_DATABASE_URL: %w", err)
+		}
+	} else if m.db, err = store.Open(ctx, cfg.DBPath, m.Now); err != nil {
 		return err
 	}
 	hasher, err := password.New(password.Params{
