@@ -278,6 +278,25 @@ func (pg *Postgres) Database(tb testing.TB) string {
 	return u
 }
 
+// Schema creates an empty schema of its own, named after the test, in the
+// database "postgres" and returns a URL whose connections use it
+// (search_path): a fresh start per test lighter than a database (a CREATE
+// DATABASE costs a few hundred milliseconds, a schema a few). Advisory
+// locks are per database, so they are shared between schemas.
+func (pg *Postgres) Schema(tb testing.TB) string {
+	tb.Helper()
+	pg.mu.Lock()
+	name := fmt.Sprintf("s%d_%s", len(pg.dbs), sanitizeDBName(tb.Name()))
+	pg.dbs[name] = true
+	pg.mu.Unlock()
+	cmd := pg.command(context.Background(), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+		"-p", strconv.Itoa(pg.Port), "-U", "postgres", "-d", "postgres", "-c", "CREATE SCHEMA "+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("testkit: create schema %s: %v\n%s", name, err, out)
+	}
+	return pg.URL + "&search_path=" + name
+}
+
 func sanitizeDBName(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {

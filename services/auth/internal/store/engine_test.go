@@ -30,7 +30,7 @@ var engines = []engine{
 	}},
 	{"postgres", func(tb testing.TB) *store.DB {
 		tb.Helper()
-		url := sharedPostgres(tb).Database(tb)
+		url := sharedPostgres(tb).Schema(tb)
 		return mustClose(tb, func() (*store.DB, error) { return store.OpenPostgres(context.Background(), url, fixedNow) })
 	}},
 }
@@ -59,7 +59,8 @@ func mustClose(tb testing.TB, open func() (*store.DB, error)) *store.DB {
 }
 
 // The package's one PostgreSQL server, started by the first test that
-// needs it (each test gets a database of its own), stopped by TestMain.
+// needs it (each test gets a schema or a database of its own), stopped by
+// TestMain.
 var pgServer struct {
 	once sync.Once
 	dir  string

@@ -132,11 +132,11 @@ func assertMigrated(t *testing.T, url string, want int) {
 	}
 }
 
-// replicas opens two stores on one PostgreSQL database, as two auth
+// replicas opens two stores on one PostgreSQL schema, as two auth
 // replicas do.
 func replicas(t *testing.T) [2]*store.DB {
 	t.Helper()
-	url := sharedPostgres(t).Database(t)
+	url := sharedPostgres(t).Schema(t)
 	var out [2]*store.DB
 	for i := range out {
 		out[i] = mustClose(t, func() (*store.DB, error) { return store.OpenPostgres(context.Background(), url, nil) })
