@@ -39,13 +39,16 @@ type Config struct {
 	RefreshReuseGrace  time.Duration // a spent refresh token answered its successor again
 	AcceptLegacyTokens bool
 	RevocationWait     time.Duration
-	Argon2MemoryKiB    uint32
-	Argon2Iterations   uint32
-	Argon2Parallelism  uint8
-	LoginRateUser      ratelimit.Limit // failed logins per username
-	LoginRateIP        ratelimit.Limit // login and register attempts per client address
-	TrustedProxies     []netip.Prefix  // peers whose X-Forwarded-For is believed
-	StreamMaxAge       time.Duration
+	// PublishTimeout is AUTH_PUBLISH_TIMEOUT: how long a revocation waits
+	// for its PubAck before the answer is 503.
+	PublishTimeout    time.Duration
+	Argon2MemoryKiB   uint32
+	Argon2Iterations  uint32
+	Argon2Parallelism uint8
+	LoginRateUser     ratelimit.Limit // failed logins per username
+	LoginRateIP       ratelimit.Limit // login and register attempts per client address
+	TrustedProxies    []netip.Prefix  // peers whose X-Forwarded-For is believed
+	StreamMaxAge      time.Duration
 	// StreamReplicas is AUTH_STREAM_REPLICAS: copies of the REVOCATIONS
 	// stream (1-5); 0 when unset, which a NATS cluster refuses
 	// (events.StreamConfig.Replicas).
@@ -88,6 +91,7 @@ func settings(c *Config) service.Settings {
 			{Env: "AUTH_REFRESH_REUSE_GRACE", Default: "10s", Help: "how long a spent refresh token is answered the same successor pair again (concurrent tabs); after it, presenting it is reuse and revokes the session; 0: none", Apply: service.Duration(&c.RefreshReuseGrace, 0)},
 			{Env: "AUTH_ACCEPT_LEGACY_TOKENS", Default: "false", Bool: true, Help: "accept tokens without jti (revocable only by logout-all-devices)", Apply: service.Bool(&c.AcceptLegacyTokens)},
 			{Env: "AUTH_REVOCATION_WAIT", Default: "3s", Help: "how long logout waits for enforcement before answering 202", Apply: service.Duration(&c.RevocationWait, time.Millisecond)},
+			{Env: "AUTH_PUBLISH_TIMEOUT", Default: "5s", Help: "how long a revocation waits for JetStream's acknowledgement before answering 503 (retry-safe); a publish caught by a stream-leader election waits this long, so a shorter value shortens the 503s of a NATS failover (at least 100ms)", Apply: service.Duration(&c.PublishTimeout, 100*time.Millisecond)},
 			{Env: "AUTH_ARGON2_MEMORY_KIB", Default: "65536", Help: "argon2id memory per hash, KiB", Apply: func(v string) error {
 				return parseUint(v, 8, 4<<20, func(n uint64) { c.Argon2MemoryKiB = uint32(n) })
 			}},

@@ -28,7 +28,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		LogLevel: slog.LevelInfo, LogFormat: "json", HTTPAddr: ":8080", MetricsAddr: "127.0.0.1:9080", DBPath: "auth.db",
 		Issuer: "http://localhost:8080", Audience: "api", AccessTokenTTL: 15 * time.Minute,
 		RefreshTokenTTL: 720 * time.Hour, RefreshReuseGrace: 10 * time.Second,
-		RevocationWait: 3 * time.Second, Argon2MemoryKiB: 65536, Argon2Iterations: 2, Argon2Parallelism: 2,
+		RevocationWait: 3 * time.Second, PublishTimeout: 5 * time.Second, Argon2MemoryKiB: 65536, Argon2Iterations: 2, Argon2Parallelism: 2,
 		LoginRateUser: ratelimit.Limit{Max: 10, Window: 15 * time.Minute}, LoginRateIP: ratelimit.Limit{Max: 30, Window: time.Minute},
 		StreamMaxAge: 168 * time.Hour,
 		InboxPrefix:  "_INBOX", ManageStream: true,
@@ -59,7 +59,7 @@ func TestParseConfigSources(t *testing.T) {
 				LogFormat: "text", HTTPAddr: ":9000", MetricsAddr: "10.0.0.5:9100", DBPath: "/tmp/x.db", SigningKeyFile: "/k.pem",
 				Issuer: "https://iss", Audience: "aud", AccessTokenTTL: 5 * time.Minute, AcceptLegacyTokens: true,
 				RefreshTokenTTL: 720 * time.Hour, RefreshReuseGrace: 10 * time.Second,
-				RevocationWait: 300 * time.Millisecond, Argon2MemoryKiB: 64, Argon2Iterations: 1,
+				RevocationWait: 300 * time.Millisecond, PublishTimeout: 5 * time.Second, Argon2MemoryKiB: 64, Argon2Iterations: 1,
 				Argon2Parallelism: 1, StreamMaxAge: time.Hour, InboxPrefix: "_INBOX", ManageStream: true,
 				LoginRateUser:  ratelimit.Limit{Max: 3, Window: time.Minute},
 				TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}}

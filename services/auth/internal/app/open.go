@@ -299,7 +299,7 @@ func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) 
 	m.annSub = sub
 	return revoke.New(revoke.Config{
 		Publisher: events.NewPublisher(js), State: state, Announcements: ann,
-		Wait: m.Config.RevocationWait, Now: m.Now, Logger: m.Logger.With("component", "revoke"), Metrics: m.Registry,
+		Wait: m.Config.RevocationWait, PublishTimeout: m.Config.PublishTimeout, Now: m.Now, Logger: m.Logger.With("component", "revoke"), Metrics: m.Registry,
 	})
 }
 

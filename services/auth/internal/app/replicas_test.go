@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseConfigStreamReplicas: AUTH_STREAM_REPLICAS is unset (0) by
@@ -48,5 +49,18 @@ func TestParseConfigStreamReplicas(t *testing.T) {
 	Usage(&help)
 	if !strings.Contains(help.String(), StreamReplicasEnv) {
 		t.Fatalf("--help does not list %s:\n%s", StreamReplicasEnv, help.String())
+	}
+}
+
+// TestParseConfigPublishTimeout: AUTH_PUBLISH_TIMEOUT defaults to 5s and
+// refuses less than 100ms.
+func TestParseConfigPublishTimeout(t *testing.T) {
+	c, err := ParseConfig(envOf(map[string]string{"AUTH_PUBLISH_TIMEOUT": "1s"}), nil, &bytes.Buffer{})
+	if err != nil || c.PublishTimeout != time.Second {
+		t.Fatalf("AUTH_PUBLISH_TIMEOUT=1s: %s, %v", c.PublishTimeout, err)
+	}
+	_, err = ParseConfig(envOf(map[string]string{"AUTH_PUBLISH_TIMEOUT": "10ms"}), nil, &bytes.Buffer{})
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "AUTH_PUBLISH_TIMEOUT") {
+		t.Fatalf("AUTH_PUBLISH_TIMEOUT=10ms: %v, want a usage error naming it", err)
 	}
 }
