@@ -21,22 +21,27 @@ import (
 
 // clusterOpts configures newClusterStack.
 type clusterOpts struct {
-	natsURL string   // NATS_URL of both services
-	revEnv  []string // extra settings of the revocation service
-	authEnv []string // extra settings of the auth service
+	natsURL  string   // NATS_URL of both services
+	revEnv   []string // extra settings of the revocation service
+	authEnv  []string // extra settings of the auth service
+	logLevel string   // default debug
 }
 
 // newClusterStack is newStack against NATS servers the test started
 // itself (a cluster, or servers listed with dead ones): both binaries on
 // free loopback ports, ready.
-func newClusterStack(t *testing.T, o clusterOpts) *stack {
+func newClusterStack(t testing.TB, o clusterOpts) *stack {
 	t.Helper()
 	s := &stack{t: t, Redis: testkit.StartRedis(t), TokenTTL: 15 * time.Minute}
 	authAddr, revAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	authMetrics, revMetrics := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	s.AuthURL, s.RevURL = "http://"+authAddr, "http://"+revAddr
 	s.AuthMetricsURL, s.RevMetricsURL = "http://"+authMetrics, "http://"+revMetrics
-	shared := []string{"NATS_URL=" + o.natsURL, "REDIS_URL=" + s.Redis.URL, "LOG_LEVEL=debug", "LOG_FORMAT=text"}
+	logLevel := o.logLevel
+	if logLevel == "" {
+		logLevel = "debug"
+	}
+	shared := []string{"NATS_URL=" + o.natsURL, "REDIS_URL=" + s.Redis.URL, "LOG_LEVEL=" + logLevel, "LOG_FORMAT=text"}
 	s.Revocation = testkit.StartProc(t, "revocation", bins.Path(t, "revocation"), append(append(shared,
 		"REVOCATION_HTTP_ADDR="+revAddr,
 		"REVOCATION_METRICS_ADDR="+revMetrics,
