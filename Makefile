@@ -104,7 +104,7 @@ bench:
 	(cd pkg/jwtx/nearcache && $(BENCH) -bench '^(BenchmarkRevokeToReject|BenchmarkColdStart|BenchmarkEntryMemory)$$' -benchtime 1x -timeout 20m . | tee $$out/nearcache-load.txt); \
 	(cd services/revocation && $(BENCH) -bench '^(BenchmarkIngest|BenchmarkRebuild)$$' -benchtime 1x -timeout 20m ./internal/ingest | tee $$out/ingest.txt); \
 	(cd services/revocation && $(BENCH) -bench '^BenchmarkPublish$$' -benchtime 2000x ./internal/ingest | tee $$out/publish.txt); \
-	(cd tests/integration && $(BENCH) -bench '^(BenchmarkLogout|BenchmarkSessions|BenchmarkOpenLoopNoop)$$' -benchtime 1x -timeout 10m . | tee $$out/logout.txt)
+	(cd tests/integration && $(BENCH) -bench '^(BenchmarkLogout|BenchmarkSessions|BenchmarkOpenLoopNoop|BenchmarkLogoutCluster)$$' -benchtime 1x -timeout 10m . | tee $$out/logout.txt)
 	$(GO) run ./tools/benchreport -in $(BENCH_DIR) -doc docs/PERFORMANCE.md -plots docs/perf -machine "$$(scripts/machine)"
 
 clean:

@@ -70,6 +70,8 @@ var rows = []row{
 	{"PubAck → rejected by all of 10 near-cache validators, p99", metric{"BenchmarkRevokeToReject/nearcache-10", "ack-p99-µs"}, metric{"BenchmarkRevokeToReject/raw-jetstream-10", "ack-p99-µs"}, "—", nil},
 	{"logout (204, enforced) at 1,000/s, sync always, p50", metric{"BenchmarkLogout/auth-logout", "p50-µs"}, metric{"BenchmarkPublish/raw-jetstream", "p50-µs"}, "—", nil},
 	{"logout (204, enforced) at 1,000/s, sync always, p99", metric{"BenchmarkLogout/auth-logout", "p99-µs"}, metric{"BenchmarkPublish/raw-jetstream", "p99-µs"}, "p99 ≤ 10 ms", atMost(10_000)},
+	{"logout (204, enforced) at 500/s on a 3-node NATS cluster, stream at R3, p99", metric{"BenchmarkLogoutCluster/cluster3-R3-500", "p99-µs"}, metric{"BenchmarkLogoutCluster/single-R1-500", "p99-µs"}, "— (reported beside one server at R1)", nil},
+	{"logout at 500/s on a 3-node NATS cluster, stream at R3, p50", metric{"BenchmarkLogoutCluster/cluster3-R3-500", "p50-µs"}, metric{"BenchmarkLogoutCluster/single-R1-500", "p50-µs"}, "— (reported)", nil},
 	{"logout at 1,000/s offered: achieved rate", metric{"BenchmarkLogout/auth-logout", "ops/s"}, metric{"BenchmarkLogout/auth-logout", "offered-ops/s"}, "— (reported)", nil},
 	{"refresh (rotation) at 500/s, open loop, p50", metric{"BenchmarkSessions/auth-refresh", "p50-µs"}, metric{"BenchmarkLogout/auth-logout", "p50-µs"}, "— (reported beside logout)", nil},
 	{"refresh (rotation) at 500/s, open loop, p99", metric{"BenchmarkSessions/auth-refresh", "p99-µs"}, metric{"BenchmarkLogout/auth-logout", "p99-µs"}, "— (reported beside logout)", nil},
