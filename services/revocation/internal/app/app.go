@@ -194,6 +194,7 @@ func ingestConfig(cfg config.Config) ingest.Config {
 			MinMaxAge: cfg.MaxTokenTTL, MaxAge: cfg.StreamMaxAge,
 			Replicas: cfg.StreamReplicas, ReplicasSetting: config.StreamReplicasEnv,
 		},
-		LookupOnly: !cfg.ManageStream,
+		RebuildWindow: cfg.MaxTokenTTL + cfg.Leeway + ingest.ReplayMargin,
+		LookupOnly:    !cfg.ManageStream,
 	}
 }

@@ -46,6 +46,13 @@ type Config struct {
 	// ReplayIdle is how long a replay waits for a message before it asks
 	// the server whether anything is left (500ms).
 	ReplayIdle time.Duration
+	// RebuildWindow is how far back a rebuild starts: at the first message
+	// stored at or after now - RebuildWindow (by the Now clock and the
+	// stream's storage timestamps), not at the stream's first message. Set
+	// it to MaxTokenTTL + Leeway + ReplayMargin: an event stored earlier
+	// wrote no key that is still alive (see rebuildFrom). Zero replays the
+	// whole stream.
+	RebuildWindow time.Duration
 	// LookupOnly means an administrator manages the stream and the durable
 	// consumer: they are looked up and checked (events.CheckStream,
 	// events.CheckConsumer), never created, updated or deleted, and replay
@@ -74,6 +81,11 @@ func (c *Config) setDefaults() {
 		c.ReplayIdle = 500 * time.Millisecond
 	}
 }
+
+// ReplayMargin is added to MaxTokenTTL + Leeway to make Config.RebuildWindow:
+// room for publishers whose clocks run ahead of the NATS server's (the
+// stream's timestamps are the server's, occurred_at is the publisher's).
+const ReplayMargin = 5 * time.Minute
 
 // Options are the Ingester's injected dependencies.
 type Options struct {

@@ -21,6 +21,7 @@ type metrics struct {
 	rebuilds          prometheus.Counter
 	rebuildDuration   prometheus.Histogram
 	rebuildInProgress prometheus.Gauge
+	rebuildSkipped    prometheus.Gauge
 	checkpoint        prometheus.Gauge
 	applied           *prometheus.CounterVec
 	expired           prometheus.Counter
@@ -54,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rebuildInProgress: f.NewGauge(prometheus.GaugeOpts{
 			Name: "revocation_rebuild_in_progress",
 			Help: "1 while Redis is being rebuilt from the stream.",
+		}),
+		rebuildSkipped: f.NewGauge(prometheus.GaugeOpts{
+			Name: "revocation_rebuild_skipped_messages",
+			Help: "Stream messages the last rebuild did not replay: stored before now - (REVOCATION_MAX_TOKEN_TTL + REVOCATION_LEEWAY + 5m), so every key they wrote has expired.",
 		}),
 		checkpoint: f.NewGauge(prometheus.GaugeOpts{
 			Name: "revocation_checkpoint",

@@ -47,8 +47,8 @@ func (in *Ingester) sync(ctx context.Context) error {
 	}
 }
 
-// rebuild refills an emptied Redis from the whole stream without writing
-// the checkpoint (validators keep failing closed), then sets the
+// rebuild refills an emptied Redis from the stream (from rebuildFrom on)
+// without writing the checkpoint (validators keep failing closed), then sets the
 // checkpoint to the stream's last sequence taken at the start.
 func (in *Ingester) rebuild(ctx context.Context) error {
 	id := rand.Text()
@@ -74,9 +74,18 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 	if err != nil {
 		return in.abandon(id, err)
 	}
-	in.log.Warn("checkpoint missing: rebuilding Redis from the stream", "first", state.FirstSeq, "last", state.LastSeq, "messages", state.Msgs)
+	from, err := in.rebuildFrom(ctx, state)
+	if err != nil {
+		return in.abandon(id, err)
+	}
+	skipped := uint64(0)
 	if state.Msgs > 0 {
-		err = in.replay(ctx, state.FirstSeq, state.LastSeq, func(ctx context.Context, b batch) error {
+		skipped = min(from, state.LastSeq+1) - state.FirstSeq
+	}
+	in.m.rebuildSkipped.Set(float64(skipped))
+	in.log.Warn("checkpoint missing: rebuilding Redis from the stream", "first", state.FirstSeq, "from", from, "last", state.LastSeq, "messages", state.Msgs, "skipped", skipped, "window", in.cfg.RebuildWindow)
+	if state.Msgs > 0 && from <= state.LastSeq {
+		err = in.replay(ctx, from, state.LastSeq, func(ctx context.Context, b batch) error {
 			_, err := in.write(ctx, store.Batch{Mode: store.Rebuild, RebuildID: id, Events: b.events()}, nil)
 			return err
 		})
@@ -100,10 +109,59 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 	in.m.checkpoint.Set(float64(cp))
 	in.m.rebuildDuration.Observe(time.Since(start).Seconds())
 	in.log.Info("rebuild finished", "checkpoint", cp, "took", time.Since(start).Round(time.Millisecond))
-	if state.Msgs > 0 {
-		in.announce([][2]uint64{{state.FirstSeq, state.LastSeq}}, cp)
+	if state.Msgs > 0 && from <= state.LastSeq {
+		in.announce([][2]uint64{{from, state.LastSeq}}, cp)
 	}
 	return nil
+}
+
+// rebuildFrom returns the sequence a rebuild starts at: the stream's first
+// sequence without a RebuildWindow, else the first message stored at or
+// after now - RebuildWindow, found by an ordered consumer with
+// DeliverByStartTimePolicy (nats.go's jetstream has no message-by-time
+// lookup). Nothing stored since then gives state.LastSeq+1: nothing to
+// apply, and the checkpoint still becomes state.LastSeq.
+//
+// Skipping what is older is safe: an event's keys never outlive
+// revocation.Retention.Cap, min(occurred_at, now) + MaxTokenTTL + Leeway
+// (user versions are the cap itself; blacklist and session keys are
+// expires_at + Leeway clamped to it; store.apply uses Retention.Expiry).
+// An event stored at T with occurred_at <= T + ReplayMargin (a publisher's
+// clock at most ReplayMargin ahead of the server's) wrote keys that expire
+// by T + ReplayMargin + MaxTokenTTL + Leeway, which is before now when T is
+// before now - RebuildWindow. Only an occurred_at more than ReplayMargin
+// ahead of the server's clock could have left a key alive; the same
+// assumption bounds the validators' near-cache (nearcache.ReplayMargin).
+func (in *Ingester) rebuildFrom(ctx context.Context, state jetstream.StreamState) (uint64, error) {
+	if in.cfg.RebuildWindow <= 0 || state.Msgs == 0 {
+		return state.FirstSeq, nil
+	}
+	since := in.now().Add(-in.cfg.RebuildWindow)
+	var info *jetstream.ConsumerInfo
+	err := in.retry(ctx, "find rebuild start", func(ctx context.Context) error {
+		oc, err := in.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{
+			FilterSubjects:    []string{events.SubjectAll},
+			DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+			OptStartTime:      &since,
+			InactiveThreshold: time.Minute,
+		})
+		if err != nil {
+			return err
+		}
+		defer in.deleteReplayConsumer(oc)
+		if info = oc.CachedInfo(); info == nil {
+			return errors.New("ingest: ordered consumer without info")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if info.NumPending == 0 {
+		return state.LastSeq + 1, nil
+	}
+	// A new consumer reports the sequence before its first as delivered.
+	return max(info.Delivered.Stream+1, state.FirstSeq), nil
 }
 
 // abandon removes this rebuild's mark (best effort) and returns err.
