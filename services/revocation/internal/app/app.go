@@ -82,6 +82,9 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 	serveErr := s.servers.Serve()
 	s.log.Info("revocation service started", "http_addr", s.servers.Addr(0), "metrics_addr", s.servers.Addr(1),
 		"nats_url", service.RedactURLs(cfg.NATSURL), "redis_url", service.RedactURLs(cfg.RedisURL), "durable", cfg.Durable)
+	if cfg.PprofAddr != "" {
+		s.log.Info("net/http/pprof served", "pprof_addr", s.servers.Addr(2))
+	}
 	if o.onMetricsListen != nil {
 		o.onMetricsListen(s.servers.Addr(1))
 	}
@@ -115,8 +118,9 @@ func Run(ctx context.Context, getenv func(string) string, args []string, stderr 
 // svc holds what Run opened.
 type svc struct {
 	log *slog.Logger
-	// servers are REVOCATION_HTTP_ADDR (/healthz, /readyz; index 0) and
-	// REVOCATION_METRICS_ADDR (/metrics; index 1).
+	// servers are REVOCATION_HTTP_ADDR (/healthz, /readyz; index 0),
+	// REVOCATION_METRICS_ADDR (/metrics; index 1) and, when set,
+	// REVOCATION_PPROF_ADDR (net/http/pprof; index 2).
 	servers  *service.Servers
 	nc       *nats.Conn
 	rdb      *redis.Client
@@ -144,11 +148,12 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
 	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
-	s.servers, err = service.Listen(ctx,
-		service.Listener{Env: "REVOCATION_HTTP_ADDR", Addr: cfg.HTTPAddr,
+	ls := append([]service.Listener{
+		{Env: "REVOCATION_HTTP_ADDR", Addr: cfg.HTTPAddr,
 			Server: newServer(newHandler([]service.Check{check("nats", s.natsReady), check("ingest", s.in.Ready)}), log)},
-		service.Listener{Env: "REVOCATION_METRICS_ADDR", Addr: cfg.MetricsAddr, Server: newServer(newMetricsHandler(reg), log)},
-	)
+		{Env: "REVOCATION_METRICS_ADDR", Addr: cfg.MetricsAddr, Server: newServer(newMetricsHandler(reg), log)},
+	}, service.PprofListeners("REVOCATION_PPROF_ADDR", cfg.PprofAddr, log)...)
+	s.servers, err = service.Listen(ctx, ls...)
 	if err != nil {
 		s.nc.Close()
 		_ = s.rdb.Close()

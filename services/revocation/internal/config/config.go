@@ -35,6 +35,7 @@ type Config struct {
 	LogFormat   string     // LOG_FORMAT: "json" or "text"
 	HTTPAddr    string     // REVOCATION_HTTP_ADDR: /healthz, /readyz
 	MetricsAddr string     // REVOCATION_METRICS_ADDR: /metrics alone
+	PprofAddr   string     // REVOCATION_PPROF_ADDR: net/http/pprof; empty: off
 	Durable     string     // REVOCATION_DURABLE
 	// MaxTokenTTL is the longest access-token lifetime any issuer uses: the
 	// stream's minimum retention and the fallback expiry of a user version
@@ -78,6 +79,7 @@ func settings(c *Config) service.Settings {
 			service.LogFormatSetting(&c.LogFormat),
 			{Env: "REVOCATION_HTTP_ADDR", Default: ":8081", Help: "listen address for /healthz and /readyz", Apply: service.String(&c.HTTPAddr, true)},
 			{Env: "REVOCATION_METRICS_ADDR", Default: DefaultMetricsAddr, Help: "listen address for /metrics (Prometheus) alone; keep it on loopback or a private network", Apply: service.String(&c.MetricsAddr, true)},
+			service.PprofSetting("REVOCATION_PPROF_ADDR", &c.PprofAddr),
 			{Env: "REVOCATION_DURABLE", Default: "revocation", Help: "name of the durable JetStream consumer", Apply: func(v string) error {
 				c.Durable = v
 				return consumerName(v)

@@ -52,6 +52,7 @@ func TestParseEnvironment(t *testing.T) {
 		"LOG_FORMAT":                   "text",
 		"REVOCATION_HTTP_ADDR":         "127.0.0.1:9000",
 		"REVOCATION_METRICS_ADDR":      "10.0.0.5:9100",
+		"REVOCATION_PPROF_ADDR":        "127.0.0.1:6060",
 		"REVOCATION_DURABLE":           "rev-2",
 		"REVOCATION_MAX_TOKEN_TTL":     "1h",
 		"REVOCATION_LEEWAY":            "45s",
@@ -68,7 +69,7 @@ func TestParseEnvironment(t *testing.T) {
 	}
 	want := config.Config{
 		NATSURL: "nats://nats:4222", RedisURL: "redis://redis:6379/2",
-		LogLevel: slog.LevelDebug, LogFormat: "text", HTTPAddr: "127.0.0.1:9000", MetricsAddr: "10.0.0.5:9100",
+		LogLevel: slog.LevelDebug, LogFormat: "text", HTTPAddr: "127.0.0.1:9000", MetricsAddr: "10.0.0.5:9100", PprofAddr: "127.0.0.1:6060",
 		Durable: "rev-2", MaxTokenTTL: time.Hour, Leeway: 45 * time.Second,
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
@@ -143,7 +144,7 @@ func TestParseHelpListsEverySetting(t *testing.T) {
 		"-nats-url", "NATS_URL", "nats://127.0.0.1:4222",
 		"-redis-url", "REDIS_URL", "-log-level", "LOG_LEVEL", "-log-format", "LOG_FORMAT",
 		"-http-addr", "REVOCATION_HTTP_ADDR", ":8081", "-durable", "REVOCATION_DURABLE",
-		"-metrics-addr", "REVOCATION_METRICS_ADDR", "127.0.0.1:9081",
+		"-metrics-addr", "REVOCATION_METRICS_ADDR", "127.0.0.1:9081", "-pprof-addr", "REVOCATION_PPROF_ADDR",
 		"-max-token-ttl", "REVOCATION_MAX_TOKEN_TTL", "24h", "-leeway", "REVOCATION_LEEWAY",
 		"-batch-size", "REVOCATION_BATCH_SIZE", "256", "-check-interval", "REVOCATION_CHECK_INTERVAL",
 		"-stream-max-age", "REVOCATION_STREAM_MAX_AGE", "168h", "-ack-wait", "REVOCATION_ACK_WAIT",
