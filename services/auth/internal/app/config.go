@@ -28,6 +28,7 @@ type Config struct {
 	LogFormat          string // json or text
 	HTTPAddr           string
 	MetricsAddr        string // /metrics only, apart from the API (DefaultMetricsAddr)
+	PprofAddr          string // AUTH_PPROF_ADDR: net/http/pprof; empty: off
 	DBPath             string
 	DatabaseURL        string       // PostgreSQL; when set, DBPath is ignored
 	SigningKeyFile     string       // empty: generate a key at start
@@ -81,6 +82,7 @@ func settings(c *Config) service.Settings {
 			service.LogFormatSetting(&c.LogFormat),
 			{Env: "AUTH_HTTP_ADDR", Default: ":8080", Help: "HTTP listen address of the API, /healthz and /readyz", Apply: service.String(&c.HTTPAddr, true)},
 			{Env: "AUTH_METRICS_ADDR", Default: DefaultMetricsAddr, Help: "listen address of /metrics (Prometheus), apart from the API; keep it on loopback or a private network", Apply: service.String(&c.MetricsAddr, true)},
+			service.PprofSetting("AUTH_PPROF_ADDR", &c.PprofAddr),
 			{Env: "AUTH_DB_PATH", Default: "auth.db", Help: "SQLite database file for users and sessions (one replica); ignored when AUTH_DATABASE_URL is set", Apply: service.String(&c.DBPath, true)},
 			{Env: "AUTH_DATABASE_URL", Help: "PostgreSQL URL for users and sessions, shared by replicas (postgres://user:password@host:5432/db?sslmode=verify-full); empty: SQLite at AUTH_DB_PATH", Apply: service.String(&c.DatabaseURL, false)},
 			{Env: "AUTH_SIGNING_KEY_FILE", Help: "PKCS#8 PEM Ed25519 private key; empty: generate one at start (tokens die with the process)", Apply: service.String(&c.SigningKeyFile, false)},

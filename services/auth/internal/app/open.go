@@ -303,19 +303,24 @@ func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) 
 	})
 }
 
-// serve listens on AUTH_HTTP_ADDR (the API) and AUTH_METRICS_ADDR
-// (/metrics alone) and serves both in the background.
+// serve listens on AUTH_HTTP_ADDR (the API), AUTH_METRICS_ADDR (/metrics
+// alone) and, when set, AUTH_PPROF_ADDR (net/http/pprof), and serves them
+// in the background.
 func (m *Main) serve(ctx context.Context, h http.Handler, revocationWait time.Duration) error {
-	servers, err := service.Listen(ctx,
-		service.Listener{Env: "AUTH_HTTP_ADDR", Addr: m.Config.HTTPAddr, Server: newHTTPServer(h, m.readHeaderTimeout, revocationWait, m.Logger)},
-		service.Listener{Env: "AUTH_METRICS_ADDR", Addr: m.Config.MetricsAddr,
+	ls := append([]service.Listener{
+		{Env: "AUTH_HTTP_ADDR", Addr: m.Config.HTTPAddr, Server: newHTTPServer(h, m.readHeaderTimeout, revocationWait, m.Logger)},
+		{Env: "AUTH_METRICS_ADDR", Addr: m.Config.MetricsAddr,
 			Server: newMetricsServer(httpapi.MetricsHandler(m.Registry, m.Logger), m.readHeaderTimeout, m.Logger)},
-	)
+	}, service.PprofListeners("AUTH_PPROF_ADDR", m.Config.PprofAddr, m.Logger)...)
+	servers, err := service.Listen(ctx, ls...)
 	if err != nil {
 		return err
 	}
 	m.servers = servers
 	m.Logger.Info("listening", "addr", servers.Addr(0), "metrics_addr", servers.Addr(1))
+	if m.Config.PprofAddr != "" {
+		m.Logger.Info("net/http/pprof served", "pprof_addr", servers.Addr(2))
+	}
 	m.serveErr = servers.Serve()
 	return nil
 }
