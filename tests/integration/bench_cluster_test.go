@@ -1,13 +1,8 @@
 package integration
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
@@ -45,34 +40,7 @@ func BenchmarkLogoutCluster(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-			n := int(clusterLogoutRate * loadDuration / time.Second)
-			for range b.N {
-				b.StopTimer()
-				tokens := make([]string, n)
-				for i := range tokens {
-					if tokens[i], _, err = signer.Issue(uuid.NewString(), 0); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StartTimer()
-				openLoop(b, clusterLogoutRate, n, func(ctx context.Context, i int) error {
-					req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.AuthURL+"/v1/auth/logout", nil)
-					if err != nil {
-						return err
-					}
-					req.Header.Set("Authorization", "Bearer "+tokens[i])
-					resp, err := client.Do(req)
-					if err != nil {
-						return err
-					}
-					_ = resp.Body.Close()
-					if resp.StatusCode != http.StatusNoContent {
-						return fmt.Errorf("logout answered %d, want 204", resp.StatusCode)
-					}
-					return nil
-				})
-			}
+			logoutLoad(b, s.AuthURL, signer, clusterLogoutRate)
 		})
 	}
 }
