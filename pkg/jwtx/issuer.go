@@ -283,25 +283,38 @@ func issuerName(cfg Issuer) string {
 func (is *issuer) acceptsType(typ string) bool { return slices.Contains(is.types, typ) }
 
 // key returns the key that verifies alg under kid: an HMAC secret, an
-// Ed25519 key (raw), or a typed key. A KeyRefresher or a typed resolver
+// Ed25519 key (raw), or a typed key. Without refresh it only looks in
+// what the key source holds; with it a KeyRefresher or a typed resolver
 // may refresh once (rate-limited) for an unknown kid, waiting at most
 // until ctx is done.
-func (is *issuer) key(ctx context.Context, alg, kid string) (secret []byte, ed ed25519.PublicKey, pk *PublicKey, ok bool) {
+func (is *issuer) key(ctx context.Context, alg, kid string, refresh bool) (secret []byte, ed ed25519.PublicKey, pk *PublicKey, ok bool) {
 	switch {
 	case alg == AlgHS256:
 		secret, ok = is.hmac[kid]
 	case is.static != nil:
 		pk, ok = is.static[kid]
+	case is.typed != nil && !refresh:
+		pk, ok = is.typed.LookupKey(kid)
 	case is.typed != nil:
 		pk, ok = is.typed.LookupKeyRefresh(ctx, kid)
 	case is.ed != nil && alg == AlgEdDSA:
-		if r, isRefresher := is.ed.(KeyRefresher); isRefresher {
+		if r, isRefresher := is.ed.(KeyRefresher); isRefresher && refresh {
 			ed, ok = r.LookupRefresh(ctx, kid)
 		} else {
 			ed, ok = is.ed.Lookup(kid)
 		}
 	}
 	return secret, ed, pk, ok
+}
+
+// canRefresh reports whether the issuer's key source can fetch keys it
+// does not hold (for non-HMAC algorithms).
+func (is *issuer) canRefresh() bool {
+	if is.typed != nil {
+		return true
+	}
+	_, ok := is.ed.(KeyRefresher)
+	return ok
 }
 
 // stillKey reports whether kid still names, without I/O, the key whose

@@ -407,12 +407,14 @@ func (v *Validator) issuerOf(iss string) *issuer {
 // lookupKey returns the key for h of issuer is, waiting at most KeyWait
 // (and until ctx is done) for a refresh an unknown kid causes.
 func (v *Validator) lookupKey(ctx context.Context, is *issuer, h jose) ([]byte, ed25519.PublicKey, *PublicKey, bool) {
-	if h.alg == AlgHS256 || is.static != nil {
-		return is.key(ctx, h.alg, h.kid)
+	// The cached keys first, without I/O and without a context of its
+	// own (that would cost allocations on every validation).
+	if secret, ed, pk, ok := is.key(ctx, h.alg, h.kid, false); ok || !is.canRefresh() {
+		return secret, ed, pk, ok
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.keyWait)
 	defer cancel()
-	return is.key(ctx, h.alg, h.kid)
+	return is.key(ctx, h.alg, h.kid, true)
 }
 
 // checkForms checks what depends on the issuer before any key is looked
