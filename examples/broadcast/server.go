@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -185,27 +184,18 @@ func (a *app) release() {
 	}
 }
 
-// followJWKS returns a RemoteKeySet on url after a first successful
-// fetch, retried until timeout so that the service can start before the
-// auth service.
+// followJWKS returns a RemoteKeySet on url (cached, refreshed at most once
+// per interval on an unknown kid) after a first successful fetch, retried
+// until timeout so that the service can start before the auth service.
 func followJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.RemoteKeySet, error) {
 	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: url})
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := keys.Refresh(ctx)
-		if err == nil {
-			return keys, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("fetch JWKS from %s: %w", url, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := keys.RefreshUntilLoaded(ctx, 0); err != nil {
+		return nil, fmt.Errorf("fetch JWKS from %s: %w", url, err)
 	}
+	return keys, nil
 }

@@ -83,31 +83,6 @@ func orders(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"user_id": c.Subject, "jti": c.ID, "orders": []string{}})
 }
 
-// followJWKS returns a RemoteKeySet on url (cached, refreshed at most once
-// per interval on an unknown kid) after a first successful fetch, retried
-// until timeout so that the validator can start before the auth service.
-func followJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.RemoteKeySet, error) {
-	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: url})
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := keys.Refresh(ctx)
-		if err == nil {
-			return keys, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("fetch JWKS from %s: %w", url, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 // registerPoolMetrics exposes the Redis connection pool, so an operator (or
 // the chaos harness) can see that it stays bounded during an outage.
 func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int) {
@@ -120,4 +95,20 @@ func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int)
 		gauge("validator_redis_pool_idle_conns", "Idle Redis connections.", func() float64 { return float64(rdb.PoolStats().IdleConns) }),
 		gauge("validator_redis_pool_timeouts", "Waits for a pooled connection that timed out.", func() float64 { return float64(rdb.PoolStats().Timeouts) }),
 	)
+}
+
+// followJWKS returns a RemoteKeySet on url (cached, refreshed at most once
+// per interval on an unknown kid) after a first successful fetch, retried
+// until timeout so that the service can start before the auth service.
+func followJWKS(ctx context.Context, url string, timeout time.Duration) (*jwtx.RemoteKeySet, error) {
+	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: url})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := keys.RefreshUntilLoaded(ctx, 0); err != nil {
+		return nil, fmt.Errorf("fetch JWKS from %s: %w", url, err)
+	}
+	return keys, nil
 }

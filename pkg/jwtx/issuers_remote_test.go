@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +143,53 @@ func signRS256(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// RefreshUntilLoaded keeps trying a JWK Set that is not served yet and
+// returns once it is; with nothing ever served it returns at the deadline.
+func TestRemoteKeySet_RefreshUntilLoaded(t *testing.T) {
+	k := fixedKit(t)
+	jwks, err := k.Keys.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up atomic.Bool
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if hits.Add(1) >= 3 {
+			up.Store(true)
+		}
+		if !up.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(srv.Close)
+	keys, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: srv.URL, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := keys.RefreshUntilLoaded(ctx, 10*time.Millisecond); err != nil || !keys.Loaded() {
+		t.Fatalf("RefreshUntilLoaded = %v (loaded %v) after %d requests", err, keys.Loaded(), hits.Load())
+	}
+	if hits.Load() < 3 {
+		t.Errorf("loaded after %d requests, want the third", hits.Load())
+	}
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	never, err := jwtx.NewRemoteKeySet(jwtx.RemoteKeySetConfig{URL: down.URL, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if err := never.RefreshUntilLoaded(short, 10*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) || never.Loaded() {
+		t.Errorf("never served: %v, want DeadlineExceeded", err)
+	}
 }
