@@ -77,6 +77,13 @@ var (
 // Retry-After (gRPC: Unavailable) and clients keep their token.
 var ErrKeysUnavailable error = &unavailableError{"jwtx: issuer keys unavailable"}
 
+// ErrRevocationStale means the revocation store answered, but its
+// heartbeat is older than the allowed staleness
+// (RedisStoreOptions.MaxStaleness): that Redis has stopped receiving the
+// revocation service's writes, so a recent revocation may be missing from
+// it. It matches ErrRevocationUnavailable (503 with Retry-After).
+var ErrRevocationStale error = &unavailableError{"jwtx: revocation store stopped receiving writes"}
+
 // unavailableError is a sentinel that also matches ErrRevocationUnavailable.
 type unavailableError struct{ msg string }
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/eventjwt/eventjwt/pkg/revocation"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,32 +32,16 @@ const (
 //     go-redis may still hold a short-lived unpooled connection per caller
 //     that owns a pool turn while it discards broken ones, so a client holds
 //     at most 2 x PoolSize connections.
+//
+// It takes the single-server form only; NewRedisClient takes the Sentinel
+// and Cluster forms too, with the same defaults.
 func RedisOptions(url string) (*redis.Options, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("jwtx: parse redis URL: %w", err)
 	}
-	o.ContextTimeoutEnabled = true
-	if o.MaxRetries == 0 {
-		o.MaxRetries = -1
-	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = 1
-	}
-	for _, d := range []*time.Duration{&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout} {
-		if *d == 0 {
-			*d = redisTimeout
-		}
-	}
-	if o.PoolSize == 0 {
-		o.PoolSize = 10 * runtime.GOMAXPROCS(0)
-	}
-	if o.MinIdleConns == 0 {
-		o.MinIdleConns = redisMinIdleConns
-	}
-	if o.MaxActiveConns == 0 {
-		o.MaxActiveConns = o.PoolSize
-	}
+	tunables{&o.ClientName, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout,
+		&o.MaxRetries, &o.DialerRetries, &o.PoolSize, &o.MinIdleConns, &o.MaxActiveConns, &o.ContextTimeoutEnabled}.apply(RedisClientOptions{})
 	return o, nil
 }
 
@@ -69,6 +53,8 @@ const (
 	// in flight at once: well below the pool size RedisOptions sets (10 per
 	// CPU), so a hung Redis cannot take the whole pool.
 	DefaultMaxInFlight = 4
+	// DefaultMaxStaleness is the oldest heartbeat a RedisStore accepts.
+	DefaultMaxStaleness = 30 * time.Second
 )
 
 // RedisStoreOptions tunes a RedisStore. The zero value is the production
@@ -87,6 +73,18 @@ type RedisStoreOptions struct {
 	// the client's pool size. Checks that find every slot taken wait in
 	// the queue, each until its own deadline.
 	MaxInFlight int
+	// MaxStaleness is the oldest revocation:heartbeat accepted (0 means
+	// DefaultMaxStaleness; negative turns the check off). An older one
+	// fails the check with ErrRevocationStale: that Redis has stopped
+	// receiving the revocation service's writes (the service is down or
+	// stuck, or this client reads a server the service no longer writes
+	// to). It is the bound on how long a revocation answered 202 can stay
+	// unenforced at the validators, plus the clock difference between the
+	// revocation service's host and this one. A Redis without a heartbeat
+	// (written by a revocation service before v0.5) is not checked.
+	MaxStaleness time.Duration
+	// Now is the clock the heartbeat is compared with; time.Now when nil.
+	Now func() time.Time
 }
 
 // RedisStore reads revocation state from Redis: one MGET per check, the
@@ -106,8 +104,11 @@ type RedisStoreOptions struct {
 // Give it a client built from RedisOptions (or any client with
 // ContextTimeoutEnabled set). It is safe for concurrent use.
 type RedisStore struct {
-	rdb redis.UniversalClient
-	co  *coalescer // nil when coalescing is disabled
+	rdb      redis.UniversalClient
+	co       *coalescer // nil when coalescing is disabled
+	layout   revocation.Layout
+	maxStale int64 // milliseconds; 0: no check
+	now      func() time.Time
 }
 
 var _ RevocationStore = (*RedisStore)(nil)
@@ -122,7 +123,16 @@ func NewRedisStore(rdb redis.UniversalClient) *RedisStore {
 // NewRedisStoreWithOptions returns a RevocationStore reading from rdb,
 // tuned by opts. The client is not closed by the store.
 func NewRedisStoreWithOptions(rdb redis.UniversalClient, opts RedisStoreOptions) *RedisStore {
-	s := &RedisStore{rdb: rdb}
+	s := &RedisStore{rdb: rdb, layout: LayoutFor(rdb), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	switch {
+	case opts.MaxStaleness == 0:
+		s.maxStale = DefaultMaxStaleness.Milliseconds()
+	case opts.MaxStaleness > 0:
+		s.maxStale = max(1, opts.MaxStaleness.Milliseconds())
+	}
 	if !opts.DisableCoalescing {
 		if opts.MaxBatch <= 0 {
 			opts.MaxBatch = DefaultMaxBatch
@@ -135,24 +145,32 @@ func NewRedisStoreWithOptions(rdb redis.UniversalClient, opts RedisStoreOptions)
 	return s
 }
 
+// Layout returns the key layout the store reads (LayoutFor its client).
+func (s *RedisStore) Layout() revocation.Layout { return s.layout }
+
 // RevocationState reads token_blacklist:{jti}, session_revoked:{sid},
-// user_token_version:{userID} and revocation:checkpoint in one round trip
-// (one MGET; the blacklist and session keys are left out when the token
-// has no jti or no sid). A user version or checkpoint that is not a
-// non-negative integer is reported as an error: the caller fails closed.
+// user_token_version:{userID}, revocation:checkpoint and
+// revocation:heartbeat in one round trip (one MGET; the blacklist and
+// session keys are left out when the token has no jti or no sid). In
+// Cluster mode they are the keys of the user's partition
+// (revocation.PartitionedLayout), all in one slot. A user version,
+// checkpoint or heartbeat that is not a non-negative integer is reported
+// as an error, and a heartbeat older than MaxStaleness as
+// ErrRevocationStale: the caller fails closed.
 func (s *RedisStore) RevocationState(ctx context.Context, q RevocationQuery) (RevocationState, error) {
 	if q.UserID == "" {
 		return RevocationState{}, errors.New("jwtx: revocation state without a user id")
 	}
-	var buf [4]string
+	p := s.layout.Partition(q.UserID)
+	var buf [5]string
 	keys := buf[:0]
 	if q.JTI != "" {
-		keys = append(keys, BlacklistKey(q.JTI))
+		keys = append(keys, s.layout.BlacklistKey(p, q.JTI))
 	}
 	if q.SessionID != "" {
-		keys = append(keys, SessionKey(q.SessionID))
+		keys = append(keys, s.layout.SessionKey(p, q.SessionID))
 	}
-	keys = append(keys, UserVersionKey(q.UserID), KeyCheckpoint)
+	keys = append(keys, s.layout.UserVersionKey(p, q.UserID), s.layout.CheckpointKey(p), s.layout.HeartbeatKey(p))
 	vals, err := s.mget(ctx, keys)
 	if err != nil {
 		return RevocationState{}, fmt.Errorf("jwtx: redis MGET: %w", err)
@@ -181,6 +199,16 @@ func (s *RedisStore) RevocationState(ctx context.Context, q RevocationQuery) (Re
 			return RevocationState{}, fmt.Errorf("jwtx: corrupt %s value: %w", KeyCheckpoint, err)
 		}
 		st.Initialized = true
+	}
+	if vals[2] != nil {
+		hb, err := parseCounter(vals[2])
+		if err != nil {
+			return RevocationState{}, fmt.Errorf("jwtx: corrupt %s value: %w", revocation.KeyHeartbeat, err)
+		}
+		if age := s.now().UnixMilli() - hb; s.maxStale > 0 && age > s.maxStale {
+			return RevocationState{}, fmt.Errorf("jwtx: heartbeat %s old, allowed %s: %w",
+				time.Duration(age)*time.Millisecond, time.Duration(s.maxStale)*time.Millisecond, ErrRevocationStale)
+		}
 	}
 	return st, nil
 }

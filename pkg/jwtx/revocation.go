@@ -22,6 +22,10 @@ const (
 	// is missing, Redis lost its data and is being rebuilt: validators fail
 	// closed.
 	KeyCheckpoint = revocation.KeyCheckpoint
+	// KeyHeartbeat holds the Unix milliseconds at which the revocation
+	// service last knew this Redis caught up with the stream; a RedisStore
+	// fails closed when it is older than RedisStoreOptions.MaxStaleness.
+	KeyHeartbeat = revocation.KeyHeartbeat
 	// KeyPrefixSessionRevoked is followed by a session id (sid); the key
 	// exists while the session is revoked.
 	KeyPrefixSessionRevoked = revocation.KeyPrefixSessionRevoked
