@@ -26,6 +26,14 @@ type (
 	Redis = procs.Redis
 	// RedisOption is procs.RedisOption.
 	RedisOption = procs.RedisOption
+	// RedisSentinel is procs.RedisSentinel.
+	RedisSentinel = procs.RedisSentinel
+	// RedisSentinelOption is procs.RedisSentinelOption.
+	RedisSentinelOption = procs.RedisSentinelOption
+	// RedisCluster is procs.RedisCluster.
+	RedisCluster = procs.RedisCluster
+	// RedisClusterOption is procs.RedisClusterOption.
+	RedisClusterOption = procs.RedisClusterOption
 )
 
 // Constants of package procs.
@@ -36,6 +44,8 @@ const (
 	WaitHTTPTimeout = procs.WaitHTTPTimeout
 	// DefaultStopTimeout is procs.DefaultStopTimeout.
 	DefaultStopTimeout = procs.DefaultStopTimeout
+	// SentinelMasterName is procs.SentinelMasterName.
+	SentinelMasterName = procs.SentinelMasterName
 )
 
 // Errors of package procs.
@@ -134,4 +144,41 @@ func StartRedisPersistent(tb testing.TB, opts ...RedisOption) *Redis {
 // NewRedis is procs.NewRedis.
 func NewRedis(ctx context.Context, dir string, opts ...RedisOption) (*Redis, error) {
 	return procs.NewRedis(ctx, dir, opts...)
+}
+
+// StartRedisSentinel is procs.StartRedisSentinel.
+func StartRedisSentinel(tb testing.TB, opts ...RedisSentinelOption) *RedisSentinel {
+	tb.Helper()
+	return procs.StartRedisSentinel(tb, opts...)
+}
+
+// RedisSentinelDownAfter is procs.RedisSentinelDownAfter.
+func RedisSentinelDownAfter(d time.Duration) RedisSentinelOption {
+	return procs.RedisSentinelDownAfter(d)
+}
+
+// RedisSentinelFailoverTimeout is procs.RedisSentinelFailoverTimeout.
+func RedisSentinelFailoverTimeout(d time.Duration) RedisSentinelOption {
+	return procs.RedisSentinelFailoverTimeout(d)
+}
+
+// RedisSentinelNodeOptions is procs.RedisSentinelNodeOptions.
+func RedisSentinelNodeOptions(opts ...RedisOption) RedisSentinelOption {
+	return procs.RedisSentinelNodeOptions(opts...)
+}
+
+// StartRedisCluster is procs.StartRedisCluster.
+func StartRedisCluster(tb testing.TB, opts ...RedisClusterOption) *RedisCluster {
+	tb.Helper()
+	return procs.StartRedisCluster(tb, opts...)
+}
+
+// RedisClusterNodeTimeout is procs.RedisClusterNodeTimeout.
+func RedisClusterNodeTimeout(d time.Duration) RedisClusterOption {
+	return procs.RedisClusterNodeTimeout(d)
+}
+
+// RedisClusterNodeOptions is procs.RedisClusterNodeOptions.
+func RedisClusterNodeOptions(opts ...RedisOption) RedisClusterOption {
+	return procs.RedisClusterNodeOptions(opts...)
 }
