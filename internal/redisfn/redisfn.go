@@ -25,6 +25,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -160,4 +161,94 @@ func (l *Library) CheckFile(path string, update bool) error {
 		return fmt.Errorf("redisfn: %s does not hold library %s: regenerate it with the test's -update flag", path, l.name)
 	}
 	return nil
+}
+
+// Invocation is one function call of a CallAll.
+type Invocation struct {
+	Fn   string
+	Keys []string
+	Args []any
+}
+
+// PipelineClient is a Client that can also pipeline (a *redis.Client:
+// one connection per pipeline, which WAIT needs).
+type PipelineClient interface {
+	Client
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+}
+
+// NotChecked is the replica count CallAll reports when it could not ask
+// (a stand-in without Functions, where the calls ran one by one).
+const NotChecked = -1
+
+// CallAll runs calls in one pipeline, in order, on one connection of rdb,
+// followed by WAIT replicas timeout when replicas > 0: the replica count
+// it returns is how many replicas acknowledged every write of the calls
+// (and of everything this connection wrote before). The library is
+// loaded first when Redis lacks it, as with Call. It returns the calls'
+// replies, in order; err is set when the pipeline itself failed or any
+// call failed (each reply keeps its own error).
+func (l *Library) CallAll(ctx context.Context, rdb PipelineClient, calls []Invocation, replicas int, timeout time.Duration) ([]*redis.Cmd, int64, error) {
+	for _, c := range calls {
+		if _, ok := l.scripts[c.Fn]; !ok {
+			return nil, 0, fmt.Errorf("redisfn: library %s has no function %q", l.name, c.Fn)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		cmds := make([]*redis.Cmd, len(calls))
+		var wait *redis.Cmd
+		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range calls {
+				cmds[i] = p.FCall(ctx, l.function(c.Fn), c.Keys, c.Args...)
+			}
+			if replicas > 0 {
+				wait = p.Do(ctx, "WAIT", replicas, timeout.Milliseconds())
+			}
+			return nil
+		})
+		var first error
+		notFound, unknown := false, false
+		for _, cmd := range cmds {
+			err := cmd.Err()
+			if err == nil || errors.Is(err, redis.Nil) {
+				continue
+			}
+			notFound = notFound || isNotFound(err)
+			unknown = unknown || isUnknownCommand(err)
+			if first == nil {
+				first = err
+			}
+		}
+		switch {
+		case unknown:
+			return l.callOneByOne(ctx, rdb, calls)
+		case notFound && attempt == 0:
+			if err := l.Load(ctx, rdb); err != nil {
+				return cmds, 0, err
+			}
+			continue
+		case first != nil:
+			return cmds, 0, first
+		}
+		if wait == nil {
+			return cmds, 0, nil
+		}
+		n, err := wait.Int64()
+		if err != nil {
+			return cmds, 0, fmt.Errorf("redisfn: WAIT %d: %w", replicas, err)
+		}
+		return cmds, n, nil
+	}
+}
+
+// callOneByOne runs the calls as scripts, for a stand-in without Functions.
+func (l *Library) callOneByOne(ctx context.Context, rdb Client, calls []Invocation) ([]*redis.Cmd, int64, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = l.scripts[c.Fn].Run(ctx, rdb, c.Keys, c.Args...)
+		if err := cmds[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return cmds, NotChecked, err
+		}
+	}
+	return cmds, NotChecked, nil
 }

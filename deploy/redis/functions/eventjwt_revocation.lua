@@ -1,4 +1,4 @@
-#!lua name=eventjwt_revocation_cbe26d978c19
+#!lua name=eventjwt_revocation_6a0ca1c0f9b2
 
 local function canon(s)
   if type(s) ~= 'string' then return nil end
@@ -15,7 +15,7 @@ local function extend(key, pxat)
   end
 end
 
-redis.register_function('eventjwt_revocation_cbe26d978c19_apply', function(KEYS, ARGV)
+redis.register_function('eventjwt_revocation_6a0ca1c0f9b2_apply', function(KEYS, ARGV)
 
 local prev = '0'
 if ARGV[1] == 'normal' then
@@ -49,7 +49,7 @@ redis.call('SET', KEYS[1], new)
 return {'ok', prev, new}
 
 end)
-redis.register_function('eventjwt_revocation_cbe26d978c19_begin_rebuild', function(KEYS, ARGV)
+redis.register_function('eventjwt_revocation_6a0ca1c0f9b2_begin_rebuild', function(KEYS, ARGV)
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -57,7 +57,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 
 end)
-redis.register_function('eventjwt_revocation_cbe26d978c19_finish_rebuild', function(KEYS, ARGV)
+redis.register_function('eventjwt_revocation_6a0ca1c0f9b2_finish_rebuild', function(KEYS, ARGV)
 
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'aborted', '0'} end
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -66,5 +66,22 @@ local new = ARGV[2]
 if cp and gt(cp, new) then new = cp end
 redis.call('SET', KEYS[1], new)
 return {'ok', new}
+
+end)
+redis.register_function('eventjwt_revocation_6a0ca1c0f9b2_heartbeat', function(KEYS, ARGV)
+
+local cp = redis.call('GET', KEYS[1])
+if not cp then return {'lost', '0'} end
+cp = canon(cp) or '0'
+if gt(ARGV[1], cp) then return {'regressed', cp} end
+if gt(ARGV[2], cp) then
+  cp = ARGV[2]
+  redis.call('SET', KEYS[1], cp)
+end
+if ARGV[3] ~= '' then
+  local hb = canon(redis.call('GET', KEYS[2]))
+  if not hb or gt(ARGV[3], hb) then redis.call('SET', KEYS[2], ARGV[3]) end
+end
+return {'ok', cp}
 
 end)

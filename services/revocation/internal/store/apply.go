@@ -2,11 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/eventjwt/eventjwt/internal/redisfn"
 	"github.com/eventjwt/eventjwt/pkg/revocation"
+	"github.com/redis/go-redis/v9"
 )
 
 // Mode selects how Apply treats the checkpoint.
@@ -72,24 +76,59 @@ type write struct {
 	pxat             int64 // Unix milliseconds
 }
 
-// Apply writes a batch with one function call (atomic, one round trip).
-// See Mode for what happens to the checkpoint. An error other than the
-// sentinels is a Redis failure: retrying the same batch is safe.
+// Apply writes a batch: in the flat layout one function call (atomic, one
+// round trip); in the partitioned layout one call per partition the batch
+// touches, atomic per partition, pipelined per node. With WaitReplicas,
+// each pipeline ends with WAIT. See Mode for what happens to the
+// checkpoints: in Normal mode, each partition written gets max(its
+// checkpoint, MaxSeq), and must not be below what this Store last wrote
+// there (nor, in the flat layout, below Batch.MinCheckpoint). In Rebuild
+// mode only the partitions of the rebuild are written. An error other
+// than the sentinels is a Redis failure: retrying the same batch is safe
+// (a partition already written is written again with no effect).
 func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 	res := Result{Written: map[string]int{}}
 	now := s.opts.Now()
 	nowMS := now.UnixMilli()
-	keys := make([]string, 2, 2+len(b.Events))
-	keys[0], keys[1] = KeyCheckpoint, KeyRebuildMarker
-	args := make([]any, 4, 4+3*len(b.Events))
-	args[0] = b.Mode.String()
-	if b.Mode == Rebuild {
-		args[1], args[2], args[3] = b.RebuildID, "0", s.opts.MarkerTTL.Milliseconds()
-	} else {
-		args[1], args[2], args[3] = strconv.FormatUint(b.MinCheckpoint, 10), strconv.FormatUint(b.MaxSeq, 10), 0
+	n := s.layout.Partitions()
+	calls := make([]partitionCall, 0, 1)
+	index := make(map[int]int, 1) // partition -> calls index
+	var rebuilding map[int]bool
+	if b.Mode == Rebuild && s.layout.Partitioned() {
+		rebuilding = map[int]bool{}
+		for _, p := range s.RebuildPartitions(b.RebuildID) {
+			rebuilding[p] = true
+		}
+	}
+	call := func(p int) *partitionCall {
+		if i, ok := index[p]; ok {
+			return &calls[i]
+		}
+		c := partitionCall{p: p, keys: make([]string, 2, 2+len(b.Events)), args: make([]any, 4, 4+3*len(b.Events))}
+		c.keys[0], c.keys[1] = s.layout.CheckpointKey(p), s.markerKey(p)
+		c.args[0] = b.Mode.String()
+		if b.Mode == Rebuild {
+			c.args[1], c.args[2], c.args[3] = b.RebuildID, "0", s.opts.MarkerTTL.Milliseconds()
+		} else {
+			c.min = s.floor(p)
+			if !s.layout.Partitioned() {
+				c.min = max(c.min, b.MinCheckpoint)
+			}
+			c.args[1], c.args[2], c.args[3] = strconv.FormatUint(c.min, 10), strconv.FormatUint(b.MaxSeq, 10), 0
+		}
+		index[p] = len(calls)
+		calls = append(calls, c)
+		return &calls[len(calls)-1]
+	}
+	if n == 1 {
+		call(0) // the flat layout writes its checkpoint even without events
 	}
 	for _, ev := range b.Events {
-		w, clamped, err := s.writeFor(ev, now)
+		p := s.layout.Partition(ev.UserID)
+		if rebuilding != nil && !rebuilding[p] {
+			continue // a partition that kept its data
+		}
+		w, clamped, err := s.writeFor(ev, p, now)
 		if err != nil {
 			return res, err
 		}
@@ -100,51 +139,210 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		if clamped {
 			res.Clamped++
 		}
-		keys = append(keys, w.key)
-		args = append(args, w.kind, w.value, w.pxat)
+		c := call(p)
+		c.keys = append(c.keys, w.key)
+		c.args = append(c.args, w.kind, w.value, w.pxat)
 		res.Written[ev.Type]++
 	}
-	vals, err := Library.Call(ctx, s.rdb, "apply", keys, args...).StringSlice()
-	if err != nil {
+	if len(calls) == 0 {
+		return res, nil
+	}
+	if err := s.run(ctx, calls, s.opts.WaitReplicas); err != nil {
 		return Result{}, fmt.Errorf("store: apply %s batch of %d: %w", b.Mode, len(b.Events), err)
 	}
-	if len(vals) != 3 {
-		return Result{}, fmt.Errorf("store: apply: unexpected reply %q", vals)
+	first := true
+	for _, c := range calls {
+		vals, err := c.reply.StringSlice()
+		if err == nil && len(vals) != 3 {
+			err = fmt.Errorf("unexpected reply %q", vals)
+		}
+		var prev, cp uint64
+		if err == nil {
+			if prev, err = strconv.ParseUint(vals[1], 10, 64); err == nil {
+				cp, err = strconv.ParseUint(vals[2], 10, 64)
+			}
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("store: apply: partition %d: %w", c.p, err)
+		}
+		switch vals[0] {
+		case "ok":
+		case "lost":
+			return Result{}, fmt.Errorf("%w (partition %d)", ErrCheckpointLost, c.p)
+		case "regressed":
+			return Result{Previous: prev, Checkpoint: cp}, fmt.Errorf("%w: partition %d: %d < %d", ErrCheckpointRegressed, c.p, prev, c.min)
+		case "aborted":
+			return Result{}, ErrRebuildAborted
+		default:
+			return Result{}, fmt.Errorf("store: apply: unexpected status %q", vals[0])
+		}
+		if b.Mode == Normal {
+			s.raise(c.p, cp)
+			if first || prev < res.Previous {
+				res.Previous = prev
+			}
+			res.Checkpoint = max(res.Checkpoint, cp)
+			first = false
+		}
 	}
-	if res.Previous, err = strconv.ParseUint(vals[1], 10, 64); err == nil {
-		res.Checkpoint, err = strconv.ParseUint(vals[2], 10, 64)
-	}
+	return res, nil
+}
+
+// partitionCall is the apply call of one partition.
+type partitionCall struct {
+	fn    string // "" is "apply"
+	p     int
+	min   uint64 // Normal mode: the lowest acceptable checkpoint
+	keys  []string
+	args  []any
+	reply *redis.Cmd
+}
+
+// run sends the calls, one pipeline per node (concurrently), each
+// followed by WAIT when WaitReplicas is set, and fills in the replies.
+func (s *Store) run(ctx context.Context, calls []partitionCall, replicas int) error {
+	groups, err := s.byNode(ctx, calls)
 	if err != nil {
-		return Result{}, fmt.Errorf("store: apply: unexpected reply %q: %w", vals, err)
+		return err
 	}
-	switch vals[0] {
-	case "ok":
-		return res, nil
-	case "lost":
-		return Result{}, ErrCheckpointLost
-	case "regressed":
-		return Result{Previous: res.Previous, Checkpoint: res.Checkpoint}, fmt.Errorf("%w: %d < %d", ErrCheckpointRegressed, res.Previous, b.MinCheckpoint)
-	case "aborted":
-		return Result{}, ErrRebuildAborted
-	default:
-		return Result{}, fmt.Errorf("store: apply: unexpected status %q", vals[0])
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for gi, g := range groups {
+		wg.Go(func() {
+			inv := make([]redisfn.Invocation, len(g.calls))
+			for i, ci := range g.calls {
+				fn := calls[ci].fn
+				if fn == "" {
+					fn = "apply"
+				}
+				inv[i] = redisfn.Invocation{Fn: fn, Keys: calls[ci].keys, Args: calls[ci].args}
+			}
+			cmds, acked, err := Library.CallAll(ctx, g.client, inv, replicas, s.opts.WaitTimeout)
+			switch {
+			case err != nil:
+				errs[gi] = err
+				return
+			case replicas > 0 && acked != redisfn.NotChecked && acked < int64(replicas):
+				errs[gi] = fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, acked, replicas, s.opts.WaitTimeout)
+				return
+			}
+			for i, ci := range g.calls {
+				calls[ci].reply = cmds[i]
+			}
+		})
 	}
+	wg.Wait()
+	err = errors.Join(errs...)
+	if err != nil {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx) // slots may have moved (MOVED); the retry asks again
+		}
+	}
+	return err
+}
+
+// nodeCalls are the calls (indexes) one node serves.
+type nodeCalls struct {
+	client redisfn.PipelineClient
+	calls  []int
+}
+
+// byNode groups calls by the node serving their partition: the client
+// itself outside Cluster mode, the master of the partition's slot in it.
+func (s *Store) byNode(ctx context.Context, calls []partitionCall) ([]nodeCalls, error) {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		all := make([]int, len(calls))
+		for i := range calls {
+			all[i] = i
+		}
+		return []nodeCalls{{client: s.rdb, calls: all}}, nil
+	}
+	var groups []nodeCalls
+	at := map[*redis.Client]int{}
+	for i, c := range calls {
+		node, err := cc.MasterForKey(ctx, c.keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("master of partition %d: %w", c.p, err)
+		}
+		gi, ok := at[node]
+		if !ok {
+			gi = len(groups)
+			at[node] = gi
+			groups = append(groups, nodeCalls{client: node})
+		}
+		groups[gi].calls = append(groups[gi].calls, i)
+	}
+	return groups, nil
 }
 
 // writeFor returns the key an event sets, its value and its absolute
 // expiry (revocation.Retention.Expiry); clamped reports an expiry cut short.
-func (s *Store) writeFor(ev revocation.Event, now time.Time) (w write, clamped bool, err error) {
+func (s *Store) writeFor(ev revocation.Event, p int, now time.Time) (w write, clamped bool, err error) {
 	at, clamped := s.retention.Expiry(ev, now)
 	switch ev.Type {
 	case revocation.TypeTokenRevoked:
-		w = write{key: KeyPrefixTokenBlacklist + ev.JTI, kind: "t", value: BlacklistValue}
+		w = write{key: s.layout.BlacklistKey(p, ev.JTI), kind: "t", value: BlacklistValue}
 	case revocation.TypeSessionRevoked:
-		w = write{key: KeyPrefixSessionRevoked + ev.SessionID, kind: "t", value: BlacklistValue}
+		w = write{key: s.layout.SessionKey(p, ev.SessionID), kind: "t", value: BlacklistValue}
 	case revocation.TypeUserTokensRevoked:
-		w = write{key: KeyPrefixUserTokenVersion + ev.UserID, kind: "u", value: strconv.FormatInt(ev.Version, 10)}
+		w = write{key: s.layout.UserVersionKey(p, ev.UserID), kind: "u", value: strconv.FormatInt(ev.Version, 10)}
 	default:
 		return write{}, false, fmt.Errorf("store: %w: type %q", revocation.ErrInvalidEvent, ev.Type)
 	}
 	w.pxat = at.UnixMilli()
 	return w, clamped, nil
+}
+
+// Heartbeat checks every partition's checkpoint and, when none is missing
+// or below what this Store wrote there, raises each to covered and each
+// heartbeat to at (Unix milliseconds; at zero leaves the heartbeats).
+// covered must be a sequence through which every message of the stream
+// is applied (the durable consumer's ack floor), and at a moment by which
+// every message then in the stream had a sequence at most covered: the
+// heartbeat then promises validators that this Redis holds every
+// revocation acknowledged before at. It returns ErrCheckpointLost or
+// ErrCheckpointRegressed (naming the partition) instead, writing nothing
+// to that partition.
+func (s *Store) Heartbeat(ctx context.Context, covered uint64, at time.Time) error {
+	n := s.layout.Partitions()
+	hb := ""
+	if !at.IsZero() {
+		hb = strconv.FormatInt(at.UnixMilli(), 10)
+	}
+	calls := make([]partitionCall, n)
+	for p := range n {
+		min := s.floor(p)
+		calls[p] = partitionCall{fn: "heartbeat", p: p, min: min,
+			keys: []string{s.layout.CheckpointKey(p), s.layout.HeartbeatKey(p)},
+			args: []any{strconv.FormatUint(min, 10), strconv.FormatUint(covered, 10), hb}}
+	}
+	if err := s.run(ctx, calls, 0); err != nil {
+		return fmt.Errorf("store: heartbeat: %w", err)
+	}
+	var errs []error
+	for _, c := range calls {
+		vals, err := c.reply.StringSlice()
+		if err == nil && len(vals) != 2 {
+			err = fmt.Errorf("unexpected reply %q", vals)
+		}
+		var cp uint64
+		if err == nil {
+			cp, err = strconv.ParseUint(vals[1], 10, 64)
+		}
+		if err != nil {
+			return fmt.Errorf("store: heartbeat: partition %d: %w", c.p, err)
+		}
+		switch vals[0] {
+		case "ok":
+			s.raise(c.p, cp)
+		case "lost":
+			errs = append(errs, fmt.Errorf("%w (partition %d)", ErrCheckpointLost, c.p))
+		case "regressed":
+			errs = append(errs, fmt.Errorf("%w: partition %d: %d < %d", ErrCheckpointRegressed, c.p, cp, c.min))
+		default:
+			return fmt.Errorf("store: heartbeat: unexpected status %q", vals[0])
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -27,11 +27,12 @@ func TestParityWithNearCache(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	clock := func() time.Time { return now }
-	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: clock})
+
 	redisView := jwtx.NewRedisStore(rdb)
 	for _, c := range revocationtest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
 		t.Run(c.Name, func(t *testing.T) {
 			emptyView(t, rdb)
+			s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: clock}) // a new process: it wrote nothing yet
 			nt := testkit.StartNATS(t)
 			js := nt.JetStream(t)
 			if _, err := events.EnsureStream(ctx, js, events.StreamConfig{MinMaxAge: maxTTL}); err != nil {

@@ -101,6 +101,30 @@ redis.call('SET', KEYS[1], new)
 return {'ok', new}
 `
 
+// heartbeatBody checks a partition's checkpoint and raises it and the
+// heartbeat (see Store.Heartbeat).
+//
+// KEYS[1] checkpoint, KEYS[2] heartbeat; ARGV[1] the lowest acceptable
+// checkpoint, ARGV[2] the sequence every message through which is
+// applied, ARGV[3] the heartbeat (Unix ms) or "" for none.
+// Returns {status, checkpoint}: "ok", "lost" (no checkpoint) or
+// "regressed" (below ARGV[1]); only "ok" writes.
+const heartbeatBody = `
+local cp = redis.call('GET', KEYS[1])
+if not cp then return {'lost', '0'} end
+cp = canon(cp) or '0'
+if gt(ARGV[1], cp) then return {'regressed', cp} end
+if gt(ARGV[2], cp) then
+  cp = ARGV[2]
+  redis.call('SET', KEYS[1], cp)
+end
+if ARGV[3] ~= '' then
+  local hb = canon(redis.call('GET', KEYS[2]))
+  if not hb or gt(ARGV[3], hb) then redis.call('SET', KEYS[2], ARGV[3]) end
+end
+return {'ok', cp}
+`
+
 // LibraryPrefix names this service's Redis Functions library; the file
 // deploy/redis/functions/<LibraryPrefix>.lua holds its code for operators
 // whose service identity may not load it (TestLibraryFileCurrent keeps
@@ -113,4 +137,5 @@ var Library = redisfn.New(LibraryPrefix, luaHelpers, map[string]string{
 	"apply":          applyBody,
 	"begin_rebuild":  beginRebuildBody,
 	"finish_rebuild": finishRebuildBody,
+	"heartbeat":      heartbeatBody,
 })

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/pkg/revocation"
 	"github.com/redis/go-redis/v9"
 )
@@ -35,9 +37,14 @@ const (
 	// KeyCheckpoint holds the last applied stream sequence. Validators fail
 	// closed while it is missing.
 	KeyCheckpoint = revocation.KeyCheckpoint
+	// KeyHeartbeat holds the Unix milliseconds at which this service last
+	// knew Redis caught up with the stream (Heartbeat); validators fail
+	// closed when it is too old.
+	KeyHeartbeat = revocation.KeyHeartbeat
 	// KeyRebuildMarker is internal to this service: the set of ids of the
-	// rebuilds in progress. A flush removes it, which tells a running
-	// rebuild that what it wrote so far is gone.
+	// rebuilds in progress (one per partition, after the partition's hash
+	// tag). A flush removes it, which tells a running rebuild that what it
+	// wrote so far is gone.
 	KeyRebuildMarker = "revocation:rebuild"
 )
 
@@ -60,6 +67,15 @@ var (
 // in Redis. Every batch of a running rebuild extends it.
 const DefaultMarkerTTL = time.Hour
 
+// DefaultWaitTimeout bounds the WAIT after each write when
+// Options.WaitReplicas is set.
+const DefaultWaitTimeout = time.Second
+
+// ErrNotReplicated means a write reached the primary but fewer replicas
+// than Options.WaitReplicas acknowledged it within the wait: the batch is
+// neither acknowledged nor announced, and retrying it is safe.
+var ErrNotReplicated = errors.New("store: write not acknowledged by enough replicas")
+
 // Options configures a Store.
 type Options struct {
 	// Leeway is added to every expiry.
@@ -72,81 +88,237 @@ type Options struct {
 	MarkerTTL time.Duration
 	// Now defaults to time.Now; it decides which events are already expired.
 	Now func() time.Time
+	// Layout overrides the key layout; nil means jwtx.LayoutFor(rdb)
+	// (partitioned for a Redis Cluster client, flat otherwise).
+	Layout *revocation.Layout
+	// WaitReplicas, when positive, makes every write wait (Redis WAIT, on
+	// the connection that wrote) until that many replicas acknowledged it,
+	// at most WaitTimeout; fewer is ErrNotReplicated. So a write that
+	// Apply reports done survives a failover to any of those replicas.
+	WaitReplicas int
+	// WaitTimeout defaults to DefaultWaitTimeout.
+	WaitTimeout time.Duration
 }
 
 // Store writes revocations into Redis. It is safe for concurrent use.
 type Store struct {
-	rdb       redis.Cmdable
+	rdb       redis.UniversalClient
 	opts      Options
+	layout    revocation.Layout
 	retention revocation.Retention
+
+	mu sync.Mutex
+	// floors[p] is the highest checkpoint this Store wrote or adopted in
+	// partition p: a lower stored one means Redis lost writes.
+	floors []uint64
+	// rebuilds maps a rebuild id to the partitions it rebuilds.
+	rebuilds map[string][]int
 }
 
 // New returns a Store on rdb.
-func New(rdb redis.Cmdable, opts Options) *Store {
+func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.MarkerTTL <= 0 {
 		opts.MarkerTTL = DefaultMarkerTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: rdb, opts: opts, retention: revocation.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway}}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = DefaultWaitTimeout
+	}
+	layout := jwtx.LayoutFor(rdb)
+	if opts.Layout != nil {
+		layout = *opts.Layout
+	}
+	return &Store{
+		rdb: rdb, opts: opts, layout: layout,
+		retention: revocation.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway},
+		floors:    make([]uint64, layout.Partitions()),
+		rebuilds:  map[string][]int{},
+	}
 }
 
-// Checkpoint returns the stored checkpoint; ok is false when it is missing.
+// Layout returns the key layout the Store writes.
+func (s *Store) Layout() revocation.Layout { return s.layout }
+
+// PartitionCheckpoint is one partition's checkpoint.
+type PartitionCheckpoint struct {
+	Seq uint64
+	OK  bool // false: missing (that partition lost its data)
+}
+
+// Checkpoints reads every partition's checkpoint (one pipeline).
+func (s *Store) Checkpoints(ctx context.Context) ([]PartitionCheckpoint, error) {
+	n := s.layout.Partitions()
+	cmds := make([]*redis.StringCmd, n)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			cmds[i] = p.Get(ctx, s.layout.CheckpointKey(i))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: read checkpoints: %w", err)
+	}
+	cps := make([]PartitionCheckpoint, n)
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("store: read checkpoint %d: %w", i, err)
+		}
+		seq, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			seq = 0 // not something this service wrote; the next write replaces it
+		}
+		cps[i] = PartitionCheckpoint{Seq: seq, OK: true}
+	}
+	return cps, nil
+}
+
+// Checkpoint returns the lowest checkpoint over the partitions (the flat
+// layout's one checkpoint); ok is false when any is missing.
 func (s *Store) Checkpoint(ctx context.Context) (seq uint64, ok bool, err error) {
-	v, err := s.rdb.Get(ctx, KeyCheckpoint).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, false, nil
-	}
+	cps, err := s.Checkpoints(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("store: read checkpoint: %w", err)
+		return 0, false, err
 	}
-	seq, err = strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		// Not something this service wrote; the next write replaces it.
-		return 0, true, nil
-	}
-	return seq, true, nil
+	return lowest(cps)
 }
 
-// BeginRebuild registers rebuild id in the marker, unless the checkpoint
-// exists (someone else finished a rebuild, or Redis never lost it): then it
-// returns false and registers nothing.
+// lowest returns the lowest checkpoint, ok false when any is missing.
+func lowest(cps []PartitionCheckpoint) (uint64, bool, error) {
+	low := uint64(0)
+	for i, cp := range cps {
+		if !cp.OK {
+			return 0, false, nil
+		}
+		if i == 0 || cp.Seq < low {
+			low = cp.Seq
+		}
+	}
+	return low, true, nil
+}
+
+// Adopt takes cps (read by Checkpoints) as what this Store last wrote:
+// after a sync, Redis is where the stream says it should be, even if it
+// is below what this Store wrote before.
+func (s *Store) Adopt(cps []PartitionCheckpoint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, cp := range cps {
+		if i < len(s.floors) && cp.OK {
+			s.floors[i] = cp.Seq
+		}
+	}
+}
+
+// raise records checkpoint cp written in partition p.
+func (s *Store) raise(p int, cp uint64) {
+	s.mu.Lock()
+	s.floors[p] = max(s.floors[p], cp)
+	s.mu.Unlock()
+}
+
+func (s *Store) floor(p int) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.floors[p]
+}
+
+// BeginRebuild registers rebuild id in the marker of every partition
+// whose checkpoint is missing. It returns false and registers nothing
+// when no checkpoint is missing (someone else finished a rebuild, or Redis
+// never lost it).
 func (s *Store) BeginRebuild(ctx context.Context, id string) (bool, error) {
-	n, err := Library.Call(ctx, s.rdb, "begin_rebuild", []string{KeyCheckpoint, KeyRebuildMarker},
-		id, s.opts.MarkerTTL.Milliseconds()).Int()
-	if err != nil {
-		return false, fmt.Errorf("store: begin rebuild: %w", err)
+	parts := make([]int, 0, 1)
+	for p := range s.layout.Partitions() {
+		n, err := Library.Call(ctx, s.rdb, "begin_rebuild", []string{s.layout.CheckpointKey(p), s.markerKey(p)},
+			id, s.opts.MarkerTTL.Milliseconds()).Int()
+		if err != nil {
+			s.abandon(ctx, id, parts)
+			return false, fmt.Errorf("store: begin rebuild: %w", err)
+		}
+		if n == 1 {
+			parts = append(parts, p)
+		}
 	}
-	return n == 1, nil
+	if len(parts) == 0 {
+		return false, nil
+	}
+	s.mu.Lock()
+	s.rebuilds[id] = parts
+	s.mu.Unlock()
+	return true, nil
 }
 
-// FinishRebuild sets the checkpoint to max(checkpoint, last) and removes id
-// from the marker, atomically, if id is still in the marker. Otherwise it
-// returns ErrRebuildAborted and writes nothing.
+// RebuildPartitions returns the partitions rebuild id rebuilds.
+func (s *Store) RebuildPartitions(id string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rebuilds[id]
+}
+
+// FinishRebuild sets the checkpoint of every partition of rebuild id to
+// max(checkpoint, last) and removes id from its marker, atomically per
+// partition, if id is still in the marker. Otherwise it returns
+// ErrRebuildAborted (the partitions finished before stay finished: their
+// data is complete). It returns the lowest checkpoint it set.
 func (s *Store) FinishRebuild(ctx context.Context, id string, last uint64) (uint64, error) {
-	vals, err := Library.Call(ctx, s.rdb, "finish_rebuild", []string{KeyCheckpoint, KeyRebuildMarker},
-		id, strconv.FormatUint(last, 10)).StringSlice()
-	if err != nil {
-		return 0, fmt.Errorf("store: finish rebuild: %w", err)
-	}
-	if len(vals) != 2 {
-		return 0, fmt.Errorf("store: finish rebuild: unexpected reply %q", vals)
-	}
-	if vals[0] == "aborted" {
+	parts := s.RebuildPartitions(id)
+	if len(parts) == 0 {
 		return 0, ErrRebuildAborted
 	}
-	cp, err := strconv.ParseUint(vals[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("store: finish rebuild: checkpoint %q: %w", vals[1], err)
+	low := uint64(0)
+	for i, p := range parts {
+		vals, err := Library.Call(ctx, s.rdb, "finish_rebuild", []string{s.layout.CheckpointKey(p), s.markerKey(p)},
+			id, strconv.FormatUint(last, 10)).StringSlice()
+		if err != nil {
+			return 0, fmt.Errorf("store: finish rebuild: %w", err)
+		}
+		if len(vals) != 2 {
+			return 0, fmt.Errorf("store: finish rebuild: unexpected reply %q", vals)
+		}
+		if vals[0] == "aborted" {
+			s.forget(id)
+			return 0, ErrRebuildAborted
+		}
+		cp, err := strconv.ParseUint(vals[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("store: finish rebuild: checkpoint %q: %w", vals[1], err)
+		}
+		s.raise(p, cp)
+		if i == 0 || cp < low {
+			low = cp
+		}
 	}
-	return cp, nil
+	s.forget(id)
+	return low, nil
 }
 
-// AbandonRebuild removes id from the marker (a rebuild that stops early).
+// AbandonRebuild removes id from the markers (a rebuild that stops early).
 func (s *Store) AbandonRebuild(ctx context.Context, id string) error {
-	if err := s.rdb.SRem(ctx, KeyRebuildMarker, id).Err(); err != nil {
-		return fmt.Errorf("store: abandon rebuild: %w", err)
+	parts := s.RebuildPartitions(id)
+	s.forget(id)
+	return s.abandon(ctx, id, parts)
+}
+
+func (s *Store) abandon(ctx context.Context, id string, parts []int) error {
+	for _, p := range parts {
+		if err := s.rdb.SRem(ctx, s.markerKey(p), id).Err(); err != nil {
+			return fmt.Errorf("store: abandon rebuild: %w", err)
+		}
 	}
 	return nil
 }
+
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	delete(s.rebuilds, id)
+	s.mu.Unlock()
+}
+
+// markerKey is partition p's rebuild marker.
+func (s *Store) markerKey(p int) string { return s.layout.Tag(p) + KeyRebuildMarker }

@@ -344,10 +344,11 @@ func TestApplyMergeRules(t *testing.T) {
 	rdb := rd.Client(t)
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
-	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: func() time.Time { return now }})
+	clock := func() time.Time { return now }
 	for _, c := range revocationtest.MergeCases(now, events.Retention{MaxTokenTTL: maxTTL, Leeway: leeway}) {
 		t.Run(c.Name, func(t *testing.T) {
 			emptyView(t, rdb)
+			s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: clock}) // a new process: it wrote nothing yet
 			for i, ev := range c.Events {
 				if _, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: uint64(i + 1), MinCheckpoint: uint64(i)}); err != nil {
 					t.Fatalf("Apply event %d: %v", i, err)
