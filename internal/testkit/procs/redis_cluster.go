@@ -107,7 +107,7 @@ func StartRedisCluster(tb testing.TB, opts ...RedisClusterOption) *RedisCluster 
 	if err := c.create(tb.Context()); err != nil {
 		tb.Fatal(err)
 	}
-	c.waitHealthy(tb, nil)
+	c.WaitHealthy(tb)
 	return c
 }
 
@@ -200,9 +200,9 @@ func (c *RedisCluster) clusterNodes(ctx context.Context, r *Redis) ([]clusterNod
 }
 
 // healthy reports, as an error, why r does not see a healthy cluster: state
-// ok, every slot served by a master that is not dead, as many masters with
-// slots as at start, each running node known and linked, and (when dead
-// is nil) every replica linked to its master.
+// ok, every node known, every slot served by a master that is not dead, as
+// many masters with slots as at start, and no node but the dead ones
+// failing or in a handshake.
 func (c *RedisCluster) healthy(ctx context.Context, r *Redis, dead map[string]bool) error {
 	f, err := c.clusterInfo(ctx, r)
 	if err != nil {
@@ -231,7 +231,7 @@ func (c *RedisCluster) healthy(ctx context.Context, r *Redis, dead map[string]bo
 	if masters != c.cfg.masters || slots != clusterSlots {
 		return fmt.Errorf("testkit: %s sees %d live masters serving %d slots", r.Addr, masters, slots)
 	}
-	if dead == nil && len(nodes) != len(c.Nodes) {
+	if len(nodes) != len(c.Nodes) {
 		return fmt.Errorf("testkit: %s knows %d nodes of %d", r.Addr, len(nodes), len(c.Nodes))
 	}
 	return nil
@@ -247,10 +247,19 @@ func (c *RedisCluster) clusterInfo(ctx context.Context, r *Redis) (map[string]st
 	return parseInfo(text), nil
 }
 
-// waitHealthy polls until every running node sees a healthy cluster (see
-// healthy) and every running replica has its link to its master up.
-func (c *RedisCluster) waitHealthy(tb testing.TB, dead map[string]bool) {
+// WaitHealthy waits until every running node says cluster_state:ok, knows
+// every node and sees as many masters as at start serving every slot, none
+// of them a node that is not running, and every running replica has its
+// link to its master up: after StartRedisCluster, KillMaster, or a killed
+// node started again (it rejoins as a replica).
+func (c *RedisCluster) WaitHealthy(tb testing.TB) {
 	tb.Helper()
+	dead := map[string]bool{}
+	for _, n := range c.Nodes {
+		if !n.Proc.Running() {
+			dead[n.Addr] = true
+		}
+	}
 	var last error
 	err := Poll(tb.Context(), topologyWait, "every node says cluster_state:ok and the replicas are linked", func() bool {
 		for _, n := range c.Nodes {
@@ -365,8 +374,9 @@ func (c *RedisCluster) keySlot(ctx context.Context, key string) (int64, error) {
 
 // KillMaster kills node, a master, with SIGKILL, waits until a replica
 // took over its slots and every surviving node says cluster_state:ok
-// again, and returns the promoted replica. The killed node can be started
-// again (node.Start): it rejoins as a replica.
+// again (WaitHealthy), and returns the promoted replica. The killed node
+// can be started again (node.Start, then WaitHealthy): it rejoins as a
+// replica of the node that took its slots.
 func (c *RedisCluster) KillMaster(tb testing.TB, node *Redis) *Redis {
 	tb.Helper()
 	nodes, err := c.clusterNodes(tb.Context(), node)
@@ -384,7 +394,7 @@ func (c *RedisCluster) KillMaster(tb testing.TB, node *Redis) *Redis {
 	}
 	slot := self.first
 	node.Proc.Kill()
-	c.waitHealthy(tb, map[string]bool{node.Addr: true})
+	c.WaitHealthy(tb)
 	var promoted *Redis
 	Eventually(tb, topologyWait, "a replica of "+node.Addr+" serves its slots", func() bool {
 		promoted, err = c.slotOwner(tb.Context(), slot)
@@ -393,8 +403,11 @@ func (c *RedisCluster) KillMaster(tb testing.TB, node *Redis) *Redis {
 	return promoted
 }
 
-// Client returns a go-redis ClusterClient of URL, closed when the test
-// ends.
+// Client returns a go-redis ClusterClient of URL with go-redis's defaults,
+// closed when the test ends. Mind that go-redis (v9.23) reloads its slot
+// map on MOVED, on ReloadState and every ClusterStateReloadInterval (60s
+// by default), not when a node stops answering: after KillMaster its
+// commands for the dead master's slots fail until one of those happens.
 func (c *RedisCluster) Client(tb testing.TB) *redis.ClusterClient {
 	tb.Helper()
 	opt, err := redis.ParseClusterURL(c.URL)

@@ -79,8 +79,9 @@ func RedisSentinelFailoverTimeout(d time.Duration) RedisSentinelOption {
 }
 
 // RedisSentinelNodeOptions applies opts to every data node (not to the
-// sentinels), after the replication settings: RedisPersistent, RedisArgs.
-// The sentinels do not authenticate, so RedisACL and RedisTLS do not fit.
+// sentinels), after the replication settings but before the replicas'
+// --replicaof: RedisPersistent, RedisArgs. The sentinels do not
+// authenticate, so RedisACL and RedisTLS do not fit.
 func RedisSentinelNodeOptions(opts ...RedisOption) RedisSentinelOption {
 	return func(c *sentinelConfig) { c.nodeOpts = append(c.nodeOpts, opts...) }
 }

@@ -145,6 +145,27 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("SET %s after the failover: %v", other, err)
 		}
 	}
+
+	t.Run("KilledMasterRejoins", func(t *testing.T) {
+		if err := victim.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		rc.WaitHealthy(t)
+		if role := roleOf(t, victim); role != "slave" {
+			t.Fatalf("restarted %s: ROLE %s, want slave", victim.Addr, role)
+		}
+		if got := rc.MasterOf(t, k); got != promoted {
+			t.Errorf("MasterOf(%s) = %s after the restart, want %s", k, got.Addr, promoted.Addr)
+		}
+		mc, err := cc.MasterForKey(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := waitAfterSet(t, mc, k, 1); n != 1 {
+			t.Errorf("WAIT 1 1000 with the old master back as a replica = %d, want 1", n)
+		}
+		assertOnReplica(t, victim, k)
+	})
 }
 
 // waitAfterSet writes key and, on the same connection (a pipeline), asks
@@ -173,13 +194,15 @@ func waitAfterSet(t *testing.T, c redis.Cmdable, key string, replicas int) int64
 // after began that was. After a failed write it calls reload, if not nil.
 func writeAgain(t *testing.T, c redis.Cmdable, key string, began time.Time, reload func()) {
 	t.Helper()
-	var err error
+	var err, firstErr error
 	fails := 0
 	ok := procs.Poll(t.Context(), recoverWait, "SET "+key+" succeeds", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		if err = c.Set(ctx, key, "v", 0).Err(); err != nil {
-			fails++
+			if fails++; fails == 1 {
+				firstErr = fmt.Errorf("after %s: %w", time.Since(began).Round(time.Millisecond), err)
+			}
 			if reload != nil {
 				reload()
 			}
@@ -189,7 +212,12 @@ func writeAgain(t *testing.T, c redis.Cmdable, key string, began time.Time, relo
 	if ok != nil {
 		t.Fatalf("%v: %v", ok, err)
 	}
-	t.Logf("client writes %s again %s after the start (%d failed writes)", key, time.Since(began).Round(time.Millisecond), fails)
+	if fails == 0 {
+		t.Logf("client writes %s %s after the start, at once", key, time.Since(began).Round(time.Millisecond))
+		return
+	}
+	t.Logf("client writes %s again %s after the start (%d failed writes, the first %v)", key,
+		time.Since(began).Round(time.Millisecond), fails, firstErr)
 }
 
 // assertOn checks that node holds keys.
@@ -202,6 +230,20 @@ func assertOn(t *testing.T, node *procs.Redis, keys ...string) {
 			t.Errorf("EXISTS %s on %s = %d, %v; want 1", k, node.Addr, n, err)
 		}
 	}
+}
+
+// assertOnReplica polls node, a replica, until it holds key (READONLY lets
+// it answer reads of its slots).
+func assertOnReplica(t *testing.T, node *procs.Redis, key string) {
+	t.Helper()
+	c := node.Client(t)
+	procs.Eventually(t, recoverWait, "replica "+node.Addr+" holds "+key, func() bool {
+		if err := c.ReadOnly(t.Context()).Err(); err != nil {
+			return false
+		}
+		n, err := c.Exists(t.Context(), key).Result()
+		return err == nil && n == 1
+	})
 }
 
 func roleOf(t *testing.T, node *procs.Redis) string {
