@@ -58,7 +58,16 @@ type Config struct {
 	// (and update the consumer); false: only look them up and check them,
 	// as a NATS user without JetStream management rights must.
 	ManageStream bool // REVOCATION_MANAGE_STREAM
+	// PinnedTTL: several instances share the durable consumer, one active
+	// (pinned) and the others hot standbys; a standby takes over at most
+	// this long after the active one stopped pulling (killed, hung,
+	// partitioned). A clean stop hands over at once.
+	PinnedTTL time.Duration // REVOCATION_PINNED_TTL
 }
+
+// MinPinnedTTL is the shortest REVOCATION_PINNED_TTL: the active instance
+// pulls every PinnedTTL/2, and JetStream accepts no pull shorter than 1s.
+const MinPinnedTTL = 2 * time.Second
 
 // DefaultMetricsAddr is where /metrics listens unless
 // REVOCATION_METRICS_ADDR says otherwise: loopback, so that the counters
@@ -100,6 +109,7 @@ func settings(c *Config) service.Settings {
 			{Env: "REVOCATION_READY_MAX_PENDING", Default: "1000", Help: "/readyz fails while more events than this wait in the consumer", Apply: service.Int(0, 1<<62, func(n int64) { c.ReadyMaxPending = n })},
 			service.InboxPrefixSetting(&c.InboxPrefix, "revocation"),
 			{Env: "REVOCATION_MANAGE_STREAM", Default: "true", Bool: true, Help: "create the REVOCATIONS stream and the durable consumer if missing; false: only look them up (an administrator manages them, see deploy/nats)", Apply: service.Bool(&c.ManageStream)},
+			{Env: "REVOCATION_PINNED_TTL", Default: "5s", Help: "instances on one durable consumer: one active, the others hot standbys; a standby takes over this long after the active one stops pulling (killed, hung); a clean stop hands over at once (at least 2s; with REVOCATION_MANAGE_STREAM=false the consumer's own setting applies)", Apply: service.Duration(&c.PinnedTTL, MinPinnedTTL)},
 		},
 	}
 }

@@ -38,6 +38,7 @@ func TestParseDefaults(t *testing.T) {
 		ReadyMaxPending: 1000,
 		InboxPrefix:     "_INBOX",
 		ManageStream:    true,
+		PinnedTTL:       5 * time.Second,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -63,6 +64,7 @@ func TestParseEnvironment(t *testing.T) {
 		"REVOCATION_READY_MAX_PENDING": "0",
 		"NATS_INBOX_PREFIX":            "_INBOX_revocation",
 		"REVOCATION_MANAGE_STREAM":     "false",
+		"REVOCATION_PINNED_TTL":        "3s",
 	}), nil, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -73,7 +75,7 @@ func TestParseEnvironment(t *testing.T) {
 		Durable: "rev-2", MaxTokenTTL: time.Hour, Leeway: 45 * time.Second,
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
-		InboxPrefix: "_INBOX_revocation", ManageStream: false,
+		InboxPrefix: "_INBOX_revocation", ManageStream: false, PinnedTTL: 3 * time.Second,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -120,6 +122,7 @@ func TestParseInvalid(t *testing.T) {
 		{"ErrInboxPrefixTrailingDot", map[string]string{"NATS_INBOX_PREFIX": "_INBOX_revocation."}, nil, "NATS_INBOX_PREFIX"},
 		{"ErrEmptyMetricsAddr", map[string]string{"REVOCATION_METRICS_ADDR": " "}, nil, "REVOCATION_METRICS_ADDR"},
 		{"ErrManageStream", map[string]string{"REVOCATION_MANAGE_STREAM": "maybe"}, nil, "REVOCATION_MANAGE_STREAM"},
+		{"ErrPinnedTTLTooShort", map[string]string{"REVOCATION_PINNED_TTL": "1s"}, nil, "REVOCATION_PINNED_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +152,7 @@ func TestParseHelpListsEverySetting(t *testing.T) {
 		"-batch-size", "REVOCATION_BATCH_SIZE", "256", "-check-interval", "REVOCATION_CHECK_INTERVAL",
 		"-stream-max-age", "REVOCATION_STREAM_MAX_AGE", "168h", "-ack-wait", "REVOCATION_ACK_WAIT",
 		"-ready-max-pending", "REVOCATION_READY_MAX_PENDING", "1000",
+		"-pinned-ttl", "REVOCATION_PINNED_TTL", "5s",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage does not mention %s:\n%s", want, out.String())

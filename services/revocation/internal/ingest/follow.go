@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/eventjwt/eventjwt/services/revocation/internal/backoff"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
@@ -16,15 +17,24 @@ var errResync = errors.New("ingest: redis needs a resync")
 
 // follow applies the durable consumer's messages until ctx is done. On a
 // lost or regressed checkpoint, it stops fetching, resyncs and resumes; if
-// the consumer disappears, it recreates it.
+// the consumer disappears, it recreates it. A standby waits here for
+// messages that JetStream delivers to the active instance only; the first
+// batch under a new pin makes it the active one (takeOver).
 func (in *Ingester) follow(ctx context.Context, sig signals) error {
 	var src *source
-	// Stop fetching on the way out; what is already delivered goes back.
+	// Stop fetching on the way out; what is already delivered goes back,
+	// and a standby takes over at once.
 	defer func() {
 		if src != nil {
 			src.stop(true)
 		}
+		in.handOver()
 	}()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { in.watchRole(watchCtx, sig.reopen) })
+	defer wg.Wait()
+	defer stopWatch()
 	reopened := 0
 	for {
 		if src == nil {
@@ -45,6 +55,9 @@ func (in *Ingester) follow(ctx context.Context, sig signals) error {
 		case <-ctx.Done():
 			return nil
 		case <-sig.resync:
+			if !in.mayResync() {
+				continue // the active instance deals with Redis
+			}
 			err = errResync
 		case <-sig.reopen:
 			in.log.Warn("recreating the durable consumer")
@@ -56,7 +69,14 @@ func (in *Ingester) follow(ctx context.Context, sig signals) error {
 				break
 			}
 			reopened = 0
-			err = in.processDurable(ctx, src.collect(m, in.cfg.BatchSize))
+			msgs := src.collect(m, in.cfg.BatchSize)
+			if err = in.takeOver(ctx, msgs); err != nil {
+				for _, m := range msgs {
+					_ = m.Nak()
+				}
+				return err
+			}
+			err = in.processDurable(ctx, msgs)
 		}
 		if !reopen && !errors.Is(err, errResync) {
 			if err != nil {
@@ -95,7 +115,9 @@ func (in *Ingester) openDurable(ctx context.Context, reopened int) (*source, err
 		if err != nil {
 			return err
 		}
-		it, err = cons.Messages(jetstream.PullMaxMessages(in.cfg.BatchSize))
+		cons = in.role.keep(cons)
+		it, err = cons.Messages(jetstream.PullMaxMessages(in.cfg.BatchSize),
+			jetstream.PullPriorityGroup(PriorityGroup), jetstream.PullExpiry(pullExpiry(cons)))
 		return err
 	})
 	if err != nil {

@@ -57,8 +57,14 @@ type Config struct {
 	// consumer: they are looked up and checked (events.CheckStream,
 	// events.CheckConsumer), never created, updated or deleted, and replay
 	// consumers are left to expire instead of being deleted. The service
-	// then needs no JetStream management permission.
+	// then needs no JetStream management permission. The consumer must
+	// have the pinned priority group PriorityGroup (checkPinned).
 	LookupOnly bool
+	// PinnedTTL is how long JetStream keeps the durable pinned to an
+	// instance that stopped pulling before a standby takes over
+	// (DefaultPinnedTTL, at least MinPinnedTTL). With LookupOnly it is the
+	// administrator's consumer's setting instead.
+	PinnedTTL time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -80,6 +86,10 @@ func (c *Config) setDefaults() {
 	if c.ReplayIdle <= 0 {
 		c.ReplayIdle = 500 * time.Millisecond
 	}
+	if c.PinnedTTL <= 0 {
+		c.PinnedTTL = DefaultPinnedTTL
+	}
+	c.PinnedTTL = max(c.PinnedTTL, MinPinnedTTL)
 }
 
 // ReplayMargin is added to MaxTokenTTL + Leeway to make Config.RebuildWindow:
@@ -128,6 +138,8 @@ type Ingester struct {
 	phase    atomic.Int32
 	redisErr atomic.Pointer[string] // nil after a successful check
 	pending  atomic.Int64           // -1 until known
+
+	role role // active or standby (standby.go)
 }
 
 // New returns an Ingester; it does no I/O.
@@ -193,7 +205,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	defer wg.Wait()
 	defer stopMonitor()
 
-	if err := in.sync(ctx); err != nil {
+	if err := in.startupSync(ctx, cons); err != nil {
 		return ignoreCanceled(ctx, err)
 	}
 	return ignoreCanceled(ctx, in.follow(ctx, sig))
@@ -220,6 +232,10 @@ func (in *Ingester) consumerConfig() jetstream.ConsumerConfig {
 	cc := events.SubscribeConfig{Durable: in.cfg.Durable, AckWait: in.cfg.AckWait}.ConsumerConfig()
 	cc.Description = "revocation service: stream -> Redis"
 	cc.MaxAckPending = max(1000, 4*in.cfg.BatchSize)
+	// One active instance, hot standbys (standby.go).
+	cc.PriorityGroups = []string{PriorityGroup}
+	cc.PriorityPolicy = jetstream.PriorityPolicyPinned
+	cc.PinnedTTL = in.cfg.PinnedTTL
 	return cc
 }
 
@@ -236,12 +252,16 @@ func (in *Ingester) ensureConsumer(ctx context.Context) (jetstream.Consumer, err
 
 // durable creates or updates the durable consumer, or with LookupOnly looks
 // it up and checks it (a misconfigured one is a permanent error: acking
-// into it could lose revocations).
+// into it could lose revocations; without the pinned priority group,
+// instances would split its events).
 func (in *Ingester) durable(ctx context.Context) (jetstream.Consumer, error) {
 	if !in.cfg.LookupOnly {
 		return in.js.CreateOrUpdateConsumer(ctx, events.StreamName, in.consumerConfig())
 	}
 	cons, err := events.CheckConsumer(ctx, in.js, events.SubscribeConfig{Durable: in.cfg.Durable})
+	if err == nil {
+		err = checkPinned(cons, in.cfg.Durable)
+	}
 	if errors.Is(err, events.ErrConsumerMisconfigured) {
 		return nil, permanent{err}
 	}

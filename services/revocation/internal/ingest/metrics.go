@@ -30,6 +30,8 @@ type metrics struct {
 	applyDuration     prometheus.Histogram
 	pending           prometheus.Gauge
 	lastEventAge      prometheus.Gauge
+	active            prometheus.Gauge
+	takeovers         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -93,6 +95,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lastEventAge: f.NewGauge(prometheus.GaugeOpts{
 			Name: "revocation_last_applied_event_age_seconds",
 			Help: "Time between storing the most recently applied event in the stream and applying it.",
+		}),
+		active: f.NewGauge(prometheus.GaugeOpts{
+			Name: "revocation_active",
+			Help: "1 while this instance holds the durable consumer's pin and applies new events; 0 on a hot standby. Exactly one instance should report 1 once events flow.",
+		}),
+		takeovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "revocation_takeovers_total",
+			Help: "Times this instance became the active one (received the durable consumer's messages under a new pin).",
 		}),
 	}
 	// Expose every series from the start, so that rates work from zero.
