@@ -238,9 +238,13 @@ func (in *Ingester) checkRole(ctx context.Context, reopen chan<- struct{}) {
 // $JS.API.CONSUMER.UNPIN.REVOCATIONS.<durable>; without it the standby
 // waits for PinnedTTL.
 func (in *Ingester) handOver() {
+	in.m.active.Set(0)
+	in.role.mu.Lock()
+	own := in.role.own
+	in.role.mu.Unlock()
 	cons := in.role.consumer()
-	if cons == nil || in.stream == nil {
-		return
+	if own == "" || cons == nil || in.stream == nil || !in.js.Conn().IsConnected() {
+		return // never active, or NATS is away (the pin expires by itself)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.WriteTimeout)
 	defer cancel()
@@ -249,13 +253,8 @@ func (in *Ingester) handOver() {
 		in.log.Debug("hand over: consumer info", "err", err)
 		return
 	}
-	pinned, _ := pinnedClient(info)
-	in.role.mu.Lock()
-	own := in.role.own
-	in.role.mu.Unlock()
-	in.m.active.Set(0)
-	if own == "" || pinned != own {
-		return
+	if pinned, _ := pinnedClient(info); pinned != own {
+		return // another instance is active already
 	}
 	if err := in.stream.UnpinConsumer(ctx, in.cfg.Durable, PriorityGroup); err != nil {
 		in.log.Info("could not unpin the durable consumer; a standby takes over after the pinned TTL", "err", err)
