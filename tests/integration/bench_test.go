@@ -3,16 +3,14 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/eventjwt/eventjwt/internal/testkit"
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 )
 
@@ -20,6 +18,15 @@ import (
 const (
 	logoutRate   = 1000
 	loadDuration = 5 * time.Second
+)
+
+// The search of BenchmarkLogout/highest-rate: the rates it steps through,
+// the p99 each must meet, and the share of the offered rate it must
+// achieve.
+var (
+	stepRates   = []int{250, 500, 1000, 1500, 2000}
+	stepP99     = 10 * time.Millisecond
+	stepAchieve = 0.97
 )
 
 // BenchmarkLogout measures POST /v1/auth/logout answered 204 (the
@@ -31,9 +38,14 @@ const (
 // event with its PubAck, on a server fsyncing every write. (A raw open-loop
 // publisher at 1,000/s from this process saturated at about 920/s, its
 // latency growing without bound, so it could not serve as a baseline.)
-// Latency is measured from each request's
-// scheduled start, so a stalled server cannot hide its queue (no
-// coordinated omission).
+// Latency is measured from each request's scheduled start, so a stalled
+// server cannot hide its queue (no coordinated omission).
+//
+// BenchmarkLogout/highest-rate then steps the offered rate through
+// stepRates, loadDuration each, on the same stack, and reports as
+// logouts/s the highest rate at which every logout answered 204, the p99
+// stayed within stepP99 and the achieved rate within stepAchieve of the
+// offered one (0 when none did); it stops at the first rate that fails.
 func BenchmarkLogout(b *testing.B) {
 	priv, keyFile := signingKeyFile(b)
 	s := newStack(b, stackOpts{logLevel: "warn", authEnv: []string{"AUTH_SIGNING_KEY_FILE=" + keyFile}})
@@ -42,6 +54,67 @@ func BenchmarkLogout(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("auth-logout", func(b *testing.B) { logoutLoad(b, s.AuthURL, signer, logoutRate) })
+	b.Run("highest-rate", func(b *testing.B) {
+		client := loadClient()
+		warmConns(b, client, s.AuthURL+"/healthz", 64)
+		for range b.N {
+			best := 0
+			for _, rate := range stepRates {
+				b.StopTimer()
+				n := loadCalls(rate)
+				tokens := issueTokens(b, signer, n)
+				b.StartTimer()
+				r := runOpenLoop(rate, n, logoutCall(client, s.AuthURL, tokens))
+				p99 := r.Lat.Percentile(99)
+				ok := r.Failed == 0 && p99 <= stepP99 && r.Achieved() >= stepAchieve*float64(rate)
+				b.Logf("%d logouts/s offered: achieved %.0f/s, p50 %v, p99 %v, max %v, failed %d (first: %v), generator late p99 %v: within target %t",
+					rate, r.Achieved(), r.Lat.Percentile(50), p99, r.Lat.Percentile(100), r.Failed, r.FirstErr, r.Late.Percentile(99), ok)
+				if !ok {
+					break
+				}
+				best = rate
+			}
+			b.ReportMetric(float64(best), "logouts/s")
+		}
+	})
+}
+
+// loadCalls is the number of calls of a load at rate for loadDuration.
+func loadCalls(rate int) int { return int(int64(rate) * int64(loadDuration) / int64(time.Second)) }
+
+// issueTokens signs n fresh access tokens, each of a new user id.
+func issueTokens(b *testing.B, signer *jwtx.Signer, n int) []string {
+	b.Helper()
+	tokens := make([]string, n)
+	for i := range tokens {
+		var err error
+		if tokens[i], _, err = signer.Issue(uuid.NewString(), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return tokens
+}
+
+// logoutCall returns the call of a logout load: call i logs tokens[i] out
+// at authURL and fails on anything but 204.
+func logoutCall(client *http.Client, authURL string, tokens []string) func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, authURL+"/v1/auth/logout", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tokens[i])
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body) // drained: the connection is reused
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("logout answered %d, want 204", resp.StatusCode)
+		}
+		return nil
+	}
 }
 
 // logoutLoad runs b.N rounds of logouts at rate per second for
@@ -49,83 +122,15 @@ func BenchmarkLogout(b *testing.B) {
 // each logout of a fresh token signed by signer; anything but 204 fails
 // the benchmark.
 func logoutLoad(b *testing.B, authURL string, signer *jwtx.Signer, rate int) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-	n := int(int64(rate) * int64(loadDuration) / int64(time.Second))
+	client := loadClient()
+	warmConns(b, client, authURL+"/healthz", 64)
+	n := loadCalls(rate)
 	for range b.N {
 		b.StopTimer()
-		tokens := make([]string, n)
-		for i := range tokens {
-			var err error
-			if tokens[i], _, err = signer.Issue(uuid.NewString(), 0); err != nil {
-				b.Fatal(err)
-			}
-		}
+		tokens := issueTokens(b, signer, n)
 		b.StartTimer()
-		openLoop(b, rate, n, func(ctx context.Context, i int) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, authURL+"/v1/auth/logout", nil)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+tokens[i])
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusNoContent {
-				return fmt.Errorf("logout answered %d, want 204", resp.StatusCode)
-			}
-			return nil
-		})
+		openLoop(b, rate, n, logoutCall(client, authURL, tokens))
 	}
-}
-
-// openLoop starts fn n times at rate per second, each call in its own
-// goroutine at its scheduled time (start + i/rate, absolute: a late loop
-// starts the calls it owes at once and catches up, it never shifts the
-// schedule), and reports the latency distribution measured from the
-// scheduled times, the offered rate and the achieved rate (calls
-// completed per second of the run). Any error fails the benchmark.
-func openLoop(b *testing.B, rate, n int, fn func(ctx context.Context, i int) error) {
-	b.Helper()
-	var (
-		lat    testkit.Latencies
-		wg     sync.WaitGroup
-		failed atomic.Int64
-		first  atomic.Value
-	)
-	interval := time.Second / time.Duration(rate)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	start := time.Now()
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		if d := time.Until(at); d > 0 {
-			timer.Reset(d) // pacing to the schedule, not synchronisation
-			<-timer.C
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := fn(ctx, i); err != nil {
-				failed.Add(1)
-				first.CompareAndSwap(nil, err)
-				return
-			}
-			lat.Add(time.Since(at))
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d calls failed; first: %v", f, n, first.Load())
-	}
-	lat.Report(b)
-	b.ReportMetric(float64(n)/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(float64(rate), "offered-ops/s")
 }
 
 // BenchmarkOpenLoopNoop is the load generator alone: openLoop at 1,000
@@ -134,8 +139,9 @@ func openLoop(b *testing.B, rate, n int, fn func(ctx context.Context, i int) err
 func BenchmarkOpenLoopNoop(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	defer srv.Close()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-	n := int(logoutRate * loadDuration / time.Second)
+	client := loadClient()
+	warmConns(b, client, srv.URL, 64)
+	n := loadCalls(logoutRate)
 	b.Run("noop-1000", func(b *testing.B) {
 		for range b.N {
 			openLoop(b, logoutRate, n, func(ctx context.Context, _ int) error {
@@ -147,7 +153,7 @@ func BenchmarkOpenLoopNoop(b *testing.B) {
 				if err != nil {
 					return err
 				}
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				return nil
 			})
 		}

@@ -142,7 +142,7 @@ func format(v float64, unit string) string {
 			return fmt.Sprintf("%.1f µs", v/1000)
 		}
 		return fmt.Sprintf("%.0f ns", v)
-	case "p50-µs", "p99-µs", "max-µs", "budget-µs", "ack-p50-µs", "ack-p99-µs":
+	case "p50-µs", "p99-µs", "max-µs", "budget-µs", "ack-p50-µs", "ack-p99-µs", "start-late-p99-µs":
 		if v >= 1000 {
 			return fmt.Sprintf("%.2f ms", v/1000)
 		}
