@@ -160,7 +160,7 @@ func NATSURLSetting(dst *string) Setting {
 // RedisURLSetting is REDIS_URL into dst.
 func RedisURLSetting(dst *string, help string) Setting {
 	if help == "" {
-		help = "Redis URL (redis://, rediss:// or unix://)"
+		help = "Redis URL: one server redis://host:port/db (rediss:// for TLS, unix://); Sentinel redis://sentinel:port/db?master_name=NAME&addr=sentinel2:port...; Cluster redis://node:port?addr=node2:port... (or ?cluster=true with one seed)"
 	}
 	return Setting{Env: "REDIS_URL", Default: DefaultRedisURL, Help: help, Apply: func(v string) error {
 		*dst = v
@@ -269,7 +269,7 @@ func oneOf(v string, allowed ...string) error {
 func parseURL(v string, schemes ...string) error {
 	u, err := url.Parse(v)
 	if err != nil {
-		return err
+		return errors.New("does not parse as a URL") // not echoed: it may hold a password
 	}
 	for _, s := range schemes {
 		if u.Scheme == s {

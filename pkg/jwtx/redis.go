@@ -173,6 +173,9 @@ func (s *RedisStore) RevocationState(ctx context.Context, q RevocationQuery) (Re
 	keys = append(keys, s.layout.UserVersionKey(p, q.UserID), s.layout.CheckpointKey(p), s.layout.HeartbeatKey(p))
 	vals, err := s.mget(ctx, keys)
 	if err != nil {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx) // a failover moves slots without a MOVED to the dead node's clients
+		}
 		return RevocationState{}, fmt.Errorf("jwtx: redis MGET: %w", err)
 	}
 	if len(vals) != len(keys) {

@@ -70,6 +70,9 @@ type RedisClientOptions struct {
 	PoolSize int
 }
 
+// clusterReload is how often a Cluster client reloads the slot map.
+const clusterReload = time.Second
+
 // tunables points at the fields every go-redis options type shares.
 type tunables struct {
 	clientName                    *string
@@ -153,6 +156,11 @@ func NewRedisClient(rawURL string, o RedisClientOptions) (redis.UniversalClient,
 		}
 		tunables{&co.ClientName, &co.DialTimeout, &co.ReadTimeout, &co.WriteTimeout, &co.PoolTimeout,
 			&co.MaxRetries, &co.DialerRetries, &co.PoolSize, &co.MinIdleConns, &co.MaxActiveConns, &co.ContextTimeoutEnabled}.apply(o)
+		if co.ClusterStateReloadInterval == 0 {
+			// go-redis's default (60 s) keeps sending a dead master's slots
+			// to it for up to a minute after a replica took over.
+			co.ClusterStateReloadInterval = clusterReload
+		}
 		return redis.NewClusterClient(co), nil
 	default:
 		so, err := redis.ParseURL(rawURL)

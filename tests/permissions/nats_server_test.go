@@ -179,6 +179,11 @@ func setupJetStream(tb testing.TB, admin *natsClient) {
 	}
 	rev := events.SubscribeConfig{Durable: "revocation", AckWait: 30 * time.Second}.ConsumerConfig()
 	rev.MaxAckPending = 1024
+	// One active revocation service, hot standbys: the pinned priority
+	// group the service requires (docs/SECURITY.md).
+	rev.PriorityGroups = []string{"revocation"}
+	rev.PriorityPolicy = jetstream.PriorityPolicyPinned
+	rev.PinnedTTL = 5 * time.Second
 	for _, cc := range []jetstream.ConsumerConfig{rev, events.SubscribeConfig{Durable: "chat"}.ConsumerConfig()} {
 		if _, err := admin.JS.CreateConsumer(ctx, events.StreamName, cc); err != nil {
 			tb.Fatalf("admin: create consumer %s: %v", cc.Durable, err)

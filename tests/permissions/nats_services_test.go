@@ -38,6 +38,9 @@ func fetchAndAck(tb testing.TB, c *natsClient, durable string) int {
 		tb.Fatalf("%s: consumer %s: %v", c.User, durable, err)
 	}
 	batch, err := cons.FetchNoWait(100)
+	if durable == "revocation" { // pinned priority group: pulls must name it
+		batch, err = cons.Fetch(100, jetstream.FetchMaxWait(200*time.Millisecond), jetstream.FetchPriorityGroup("revocation"))
+	}
 	if err != nil {
 		tb.Fatalf("%s: fetch from %s: %v", c.User, durable, err)
 	}
@@ -85,7 +88,7 @@ func TestNATSRevocationIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		batch, err := cons.Fetch(4, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := cons.Fetch(4, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("revocation"))
 		if err != nil {
 			t.Fatal(err)
 		}

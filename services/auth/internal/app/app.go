@@ -64,7 +64,7 @@ type Main struct {
 	// stopSweep ends the sweeper of expired sessions (startSweeper).
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	// servers are AUTH_HTTP_ADDR (the API; index 0) and AUTH_METRICS_ADDR
 	// (/metrics alone; index 1).
 	servers  *service.Servers

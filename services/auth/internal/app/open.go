@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/eventjwt/eventjwt/internal/service"
 	"github.com/eventjwt/eventjwt/internal/service/natsconn"
@@ -268,11 +267,11 @@ func (m *Main) natsReady(context.Context) error {
 // connectRedis builds the client; Redis being down at start is not fatal
 // (validation fails closed and /readyz says so).
 func (m *Main) connectRedis(ctx context.Context) (*jwtx.RedisStore, error) {
-	opts, err := jwtx.RedisOptions(m.Config.RedisURL)
+	rdb, err := jwtx.NewRedisClient(m.Config.RedisURL, jwtx.RedisClientOptions{ClientName: "auth"})
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	m.rdb = redis.NewClient(opts)
+	m.rdb = rdb
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if err := m.rdb.Ping(pctx).Err(); err != nil {

@@ -92,8 +92,8 @@ func TestLoginRateLimitPerUsername(t *testing.T) {
 				t.Fatalf("key %s has TTL %s (%v), want within its 1m window", k, ttl, err)
 			}
 		}
-		if n, _ := s.rdb.Exists(t.Context(), "auth:ratelimit:user:alice").Result(); n != 1 {
-			t.Fatal("no auth:ratelimit:user:alice key")
+		if n, _ := s.rdb.Exists(t.Context(), "auth:ratelimit:{rl}:user:alice").Result(); n != 1 {
+			t.Fatal("no auth:ratelimit:{rl}:user:alice key")
 		}
 	})
 }

@@ -21,8 +21,12 @@ import (
 )
 
 // KeyPrefix is where the auth service keeps its counters in Redis:
-// auth:ratelimit:user:<username> and auth:ratelimit:ip:<address>.
-const KeyPrefix = "auth:ratelimit:"
+// auth:ratelimit:{rl}:user:<username> and auth:ratelimit:{rl}:ip:<address>.
+// The hash tag {rl} puts every counter in one Redis Cluster slot, so that
+// one Allow, which checks several counters atomically, is a single-slot
+// call (a login's counters are one round trip on one node; the limiter's
+// traffic is small enough for one node).
+const KeyPrefix = "auth:ratelimit:{rl}:"
 
 // Limit allows Max events per Window. The zero Limit is disabled.
 type Limit struct {

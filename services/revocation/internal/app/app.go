@@ -123,7 +123,7 @@ type svc struct {
 	// REVOCATION_PPROF_ADDR (net/http/pprof; index 2).
 	servers  *service.Servers
 	nc       *nats.Conn
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	in       *ingest.Ingester
 	stopping atomic.Bool
 }
@@ -146,7 +146,9 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, now func() t
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now})
+	st := store.New(s.rdb, store.Options{Leeway: cfg.Leeway, MaxTokenTTL: cfg.MaxTokenTTL, Now: now,
+		WaitReplicas: waitReplicas(cfg), WaitTimeout: cfg.RedisWaitTimeout})
+	log.Info("redis", "layout", st.Layout(), "wait_replicas", waitReplicas(cfg))
 	s.in = ingest.New(js, st, ingestConfig(cfg), ingest.Options{Logger: log, Registerer: reg, Now: now})
 	ls := append([]service.Listener{
 		{Env: "REVOCATION_HTTP_ADDR", Addr: cfg.HTTPAddr,
@@ -201,5 +203,6 @@ func ingestConfig(cfg config.Config) ingest.Config {
 		},
 		RebuildWindow: cfg.MaxTokenTTL + cfg.Leeway + ingest.ReplayMargin,
 		LookupOnly:    !cfg.ManageStream,
+		PinnedTTL:     cfg.PinnedTTL,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventjwt/eventjwt/services/revocation/internal/ingest"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
@@ -17,6 +18,10 @@ import (
 func (e *env) adminConsumer(t *testing.T, edit func(*jetstream.ConsumerConfig)) {
 	t.Helper()
 	cc := events.SubscribeConfig{Durable: "revocation"}.ConsumerConfig()
+	// One active instance, hot standbys (ingest.PriorityGroup).
+	cc.PriorityGroups = []string{ingest.PriorityGroup}
+	cc.PriorityPolicy = jetstream.PriorityPolicyPinned
+	cc.PinnedTTL = 5 * time.Second
 	if edit != nil {
 		edit(&cc)
 	}

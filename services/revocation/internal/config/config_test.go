@@ -22,23 +22,24 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := config.Config{
-		NATSURL:         "nats://127.0.0.1:4222",
-		RedisURL:        "redis://127.0.0.1:6379/0",
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "json",
-		HTTPAddr:        ":8081",
-		MetricsAddr:     "127.0.0.1:9081",
-		Durable:         "revocation",
-		MaxTokenTTL:     24 * time.Hour,
-		Leeway:          time.Minute,
-		BatchSize:       256,
-		CheckInterval:   time.Second,
-		StreamMaxAge:    168 * time.Hour,
-		AckWait:         30 * time.Second,
-		ReadyMaxPending: 1000,
-		InboxPrefix:     "_INBOX",
-		ManageStream:    true,
-		PinnedTTL:       5 * time.Second,
+		NATSURL:           "nats://127.0.0.1:4222",
+		RedisURL:          "redis://127.0.0.1:6379/0",
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         "json",
+		HTTPAddr:          ":8081",
+		MetricsAddr:       "127.0.0.1:9081",
+		Durable:           "revocation",
+		MaxTokenTTL:       24 * time.Hour,
+		Leeway:            time.Minute,
+		BatchSize:         256,
+		CheckInterval:     time.Second,
+		StreamMaxAge:      168 * time.Hour,
+		AckWait:           30 * time.Second,
+		ReadyMaxPending:   1000,
+		InboxPrefix:       "_INBOX",
+		ManageStream:      true,
+		PinnedTTL:         5 * time.Second,
+		RedisWaitReplicas: -1, RedisWaitTimeout: time.Second,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -47,24 +48,26 @@ func TestParseDefaults(t *testing.T) {
 
 func TestParseEnvironment(t *testing.T) {
 	got, err := config.Parse(env(map[string]string{
-		"NATS_URL":                     "nats://nats:4222",
-		"REDIS_URL":                    "redis://redis:6379/2",
-		"LOG_LEVEL":                    "DEBUG",
-		"LOG_FORMAT":                   "text",
-		"REVOCATION_HTTP_ADDR":         "127.0.0.1:9000",
-		"REVOCATION_METRICS_ADDR":      "10.0.0.5:9100",
-		"REVOCATION_PPROF_ADDR":        "127.0.0.1:6060",
-		"REVOCATION_DURABLE":           "rev-2",
-		"REVOCATION_MAX_TOKEN_TTL":     "1h",
-		"REVOCATION_LEEWAY":            "45s",
-		"REVOCATION_BATCH_SIZE":        "64",
-		"REVOCATION_CHECK_INTERVAL":    "250ms",
-		"REVOCATION_STREAM_MAX_AGE":    "48h",
-		"REVOCATION_ACK_WAIT":          "10s",
-		"REVOCATION_READY_MAX_PENDING": "0",
-		"NATS_INBOX_PREFIX":            "_INBOX_revocation",
-		"REVOCATION_MANAGE_STREAM":     "false",
-		"REVOCATION_PINNED_TTL":        "3s",
+		"NATS_URL":                       "nats://nats:4222",
+		"REDIS_URL":                      "redis://redis:6379/2",
+		"LOG_LEVEL":                      "DEBUG",
+		"LOG_FORMAT":                     "text",
+		"REVOCATION_HTTP_ADDR":           "127.0.0.1:9000",
+		"REVOCATION_METRICS_ADDR":        "10.0.0.5:9100",
+		"REVOCATION_PPROF_ADDR":          "127.0.0.1:6060",
+		"REVOCATION_DURABLE":             "rev-2",
+		"REVOCATION_MAX_TOKEN_TTL":       "1h",
+		"REVOCATION_LEEWAY":              "45s",
+		"REVOCATION_BATCH_SIZE":          "64",
+		"REVOCATION_CHECK_INTERVAL":      "250ms",
+		"REVOCATION_STREAM_MAX_AGE":      "48h",
+		"REVOCATION_ACK_WAIT":            "10s",
+		"REVOCATION_READY_MAX_PENDING":   "0",
+		"NATS_INBOX_PREFIX":              "_INBOX_revocation",
+		"REVOCATION_MANAGE_STREAM":       "false",
+		"REVOCATION_PINNED_TTL":          "3s",
+		"REVOCATION_REDIS_WAIT_REPLICAS": "2",
+		"REVOCATION_REDIS_WAIT_TIMEOUT":  "250ms",
 	}), nil, &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -76,6 +79,7 @@ func TestParseEnvironment(t *testing.T) {
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
 		InboxPrefix: "_INBOX_revocation", ManageStream: false, PinnedTTL: 3 * time.Second,
+		RedisWaitReplicas: 2, RedisWaitTimeout: 250 * time.Millisecond,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -123,6 +127,7 @@ func TestParseInvalid(t *testing.T) {
 		{"ErrEmptyMetricsAddr", map[string]string{"REVOCATION_METRICS_ADDR": " "}, nil, "REVOCATION_METRICS_ADDR"},
 		{"ErrManageStream", map[string]string{"REVOCATION_MANAGE_STREAM": "maybe"}, nil, "REVOCATION_MANAGE_STREAM"},
 		{"ErrPinnedTTLTooShort", map[string]string{"REVOCATION_PINNED_TTL": "1s"}, nil, "REVOCATION_PINNED_TTL"},
+		{"ErrWaitReplicas", map[string]string{"REVOCATION_REDIS_WAIT_REPLICAS": "6"}, nil, "REVOCATION_REDIS_WAIT_REPLICAS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

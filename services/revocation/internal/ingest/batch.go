@@ -154,8 +154,13 @@ func nak(items []item) {
 }
 
 // written records a successful write: metrics, the checkpoint, and the
-// announcement of the sequences now visible to validators.
-func (in *Ingester) written(b batch, checkpoint uint64) {
+// announcement of the sequences now visible to validators, which turns
+// into 204s. A write that did not reach the replicas it should have
+// (Options.WaitReplicas) is not announced: a failover could still lose it
+// for as long as the service takes to notice and replay it, so the auth
+// service answers 202 for it.
+func (in *Ingester) written(b batch, res store.Result) {
+	checkpoint := res.Checkpoint
 	if checkpoint > 0 {
 		in.lastWritten.Store(max(in.lastWritten.Load(), checkpoint))
 		in.m.checkpoint.Set(float64(checkpoint))
@@ -170,6 +175,11 @@ func (in *Ingester) written(b batch, checkpoint uint64) {
 		}
 	}
 	in.m.lastEventAge.Set(in.now().Sub(newest).Seconds())
+	if !res.Replicated {
+		in.m.unreplicated.Add(float64(len(b.items)))
+		in.log.Warn("events written but not acknowledged by the replicas in time: not announced (logout answers 202)", "events", len(b.items))
+		return
+	}
 	in.announce(events.RangesOf(b.seqs()), checkpoint)
 }
 

@@ -153,6 +153,6 @@ func (in *Ingester) processDurable(ctx context.Context, msgs []jetstream.Msg) er
 			in.log.Warn("ack failed; the event will be redelivered and applied again", "seq", it.seq, "err", err)
 		}
 	}
-	in.written(b, res.Checkpoint)
+	in.written(b, res)
 	return nil
 }

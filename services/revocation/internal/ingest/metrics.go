@@ -30,6 +30,8 @@ type metrics struct {
 	applyDuration     prometheus.Histogram
 	pending           prometheus.Gauge
 	lastEventAge      prometheus.Gauge
+	heartbeatAge      prometheus.Gauge
+	unreplicated      prometheus.Counter
 	active            prometheus.Gauge
 	takeovers         prometheus.Counter
 }
@@ -95,6 +97,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lastEventAge: f.NewGauge(prometheus.GaugeOpts{
 			Name: "revocation_last_applied_event_age_seconds",
 			Help: "Time between storing the most recently applied event in the stream and applying it.",
+		}),
+		unreplicated: f.NewCounter(prometheus.CounterOpts{
+			Name: "revocation_unreplicated_events_total",
+			Help: "Events written to the Redis primary that fewer replicas than REVOCATION_REDIS_WAIT_REPLICAS acknowledged in time; they are not announced (logout answers 202).",
+		}),
+		heartbeatAge: f.NewGauge(prometheus.GaugeOpts{
+			Name: "revocation_heartbeat_age_seconds",
+			Help: "Age of the heartbeat last written to Redis when it was written (validators fail closed beyond their allowed staleness, 30 s by default).",
 		}),
 		active: f.NewGauge(prometheus.GaugeOpts{
 			Name: "revocation_active",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -28,17 +29,35 @@ func notify(ch chan<- struct{}) {
 	}
 }
 
-// monitor checks, every CheckInterval, that the checkpoint is still there
-// and not below what this process wrote (a Redis restarted empty, flushed
-// or failed over to a stale replica is noticed even when no event
+// monitor checks, every CheckInterval, that every checkpoint is still
+// there and not below what this process wrote (a Redis restarted empty,
+// flushed or failed over to a stale replica is noticed even when no event
 // arrives), and how many messages wait in the durable consumer. It signals
 // the consumer loop, which rebuilds, replays or recreates the consumer.
+// While following, the same call raises the checkpoints to the
+// consumer's ack floor and the heartbeat validators read (marks).
 func (in *Ingester) monitor(ctx context.Context, cons jetstream.Consumer, sig signals) {
 	t := time.NewTicker(in.cfg.CheckInterval)
 	defer t.Stop()
+	var m marks
 	for {
-		in.checkRedis(ctx, sig.resync)
-		in.checkPending(ctx, cons, sig.reopen)
+		// The time first, then the stream's last sequence: every message
+		// stored before at has a sequence at most last.
+		at := in.now()
+		if last, ok := in.streamLast(ctx); ok {
+			m.add(at, last)
+		}
+		floor, ok := in.checkPending(ctx, cons, sig.reopen)
+		// What this process applied counts too: the checkpoint it wrote is
+		// a contiguous floor (in-order batches, a catch-up on takeover),
+		// while the ack floor can wait an AckWait for messages a killed
+		// instance held and this one already replayed.
+		floor = max(floor, in.lastWritten.Load())
+		hb := time.Time{}
+		if ok {
+			hb = m.covered(floor)
+		}
+		in.checkRedis(ctx, sig.resync, floor, hb)
 		select {
 		case <-ctx.Done():
 			return
@@ -47,22 +66,81 @@ func (in *Ingester) monitor(ctx context.Context, cons jetstream.Consumer, sig si
 	}
 }
 
+// marks remembers, for the last few checks, the time of the check and the
+// stream's last sequence then. Once the consumer's ack floor reaches a
+// mark's sequence, every event stored before the mark's time is in Redis:
+// that time is the heartbeat.
+type marks struct {
+	at   []time.Time
+	last []uint64
+}
+
+// maxMarks bounds the marks: a consumer more than that many checks behind
+// gets no heartbeat until it catches up (validators fail closed).
+const maxMarks = 120
+
+func (m *marks) add(at time.Time, last uint64) {
+	if len(m.at) == maxMarks {
+		m.at, m.last = m.at[1:], m.last[1:]
+	}
+	m.at = append(m.at, at)
+	m.last = append(m.last, last)
+}
+
+// covered returns the time of the latest mark whose sequence is at most
+// floor (zero when none is), and forgets the marks before it.
+func (m *marks) covered(floor uint64) time.Time {
+	i := -1
+	for j, l := range m.last {
+		if l <= floor {
+			i = j
+		}
+	}
+	if i < 0 {
+		return time.Time{}
+	}
+	at := m.at[i]
+	m.at, m.last = m.at[i:], m.last[i:]
+	return at
+}
+
+// streamLast reads the stream's last sequence.
+func (in *Ingester) streamLast(ctx context.Context) (uint64, bool) {
+	if in.stream == nil {
+		return 0, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, in.checkTimeout())
+	defer cancel()
+	info, err := in.stream.Info(cctx)
+	if err != nil {
+		return 0, false
+	}
+	return info.State.LastSeq, true
+}
+
 // checkTimeout bounds one check so that a hung Redis or NATS is reported.
 func (in *Ingester) checkTimeout() time.Duration {
 	return min(max(in.cfg.CheckInterval, 500*time.Millisecond), 2*time.Second)
 }
 
-func (in *Ingester) checkRedis(ctx context.Context, resync chan<- struct{}) {
+// checkRedis checks the checkpoints and, while this instance follows the
+// stream (and no other instance is active), raises them to floor and the
+// heartbeat to hb (zero: not raised).
+func (in *Ingester) checkRedis(ctx context.Context, resync chan<- struct{}, floor uint64, hb time.Time) {
 	cctx, cancel := context.WithTimeout(ctx, in.checkTimeout())
 	defer cancel()
-	// Read lastWritten first: a checkpoint read afterwards can only be
-	// lower if Redis lost writes.
-	written := in.lastWritten.Load()
-	cp, ok, err := in.store.Checkpoint(cctx)
+	following := phase(in.phase.Load()) == phaseFollowing && in.mayResync()
+	var err error
+	if following {
+		err = in.store.Heartbeat(cctx, floor, hb)
+	} else {
+		_, _, err = in.store.Checkpoint(cctx) // the sync in progress deals with what it finds
+	}
 	if ctx.Err() != nil {
 		return
 	}
-	if err != nil {
+	lost, regressed := errors.Is(err, store.ErrCheckpointLost), errors.Is(err, store.ErrCheckpointRegressed)
+	if err != nil && !lost && !regressed {
 		msg := err.Error()
 		if in.redisErr.Swap(&msg) == nil {
 			in.log.Warn("redis check failed", "err", err)
@@ -73,21 +151,18 @@ func (in *Ingester) checkRedis(ctx context.Context, resync chan<- struct{}) {
 	if prev := in.redisErr.Swap(nil); prev != nil && prev != &notCheckedYet {
 		in.log.Info("redis answers again")
 	}
-	if phase(in.phase.Load()) != phaseFollowing {
-		return // the sync in progress deals with it
-	}
 	switch {
-	case !ok:
-		in.log.Warn("checkpoint missing: Redis lost its data")
-	case cp < written:
-		in.log.Warn("checkpoint went backwards: Redis lost writes", "checkpoint", cp, "last_written", written)
-	default:
-		return
+	case err != nil:
+		in.log.Warn("Redis lost data or writes: resyncing", "err", err)
+		notify(resync)
+	case following && !hb.IsZero():
+		in.m.heartbeatAge.Set(in.now().Sub(hb).Seconds())
 	}
-	notify(resync)
 }
 
-func (in *Ingester) checkPending(ctx context.Context, cons jetstream.Consumer, reopen chan<- struct{}) {
+// checkPending reads the consumer's backlog and returns its ack floor
+// (every message through it is applied), ok false when unknown.
+func (in *Ingester) checkPending(ctx context.Context, cons jetstream.Consumer, reopen chan<- struct{}) (floor uint64, ok bool) {
 	cctx, cancel := context.WithTimeout(ctx, in.checkTimeout())
 	defer cancel()
 	info, err := cons.Info(cctx)
@@ -107,4 +182,5 @@ func (in *Ingester) checkPending(ctx context.Context, cons jetstream.Consumer, r
 	p := int64(info.NumPending) + int64(info.NumAckPending)
 	in.pending.Store(p)
 	in.m.pending.Set(float64(p))
+	return info.AckFloor.Stream, true
 }

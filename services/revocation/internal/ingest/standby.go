@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/events"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -128,17 +129,18 @@ func (in *Ingester) takeOver(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	in.m.active.Set(1)
 	in.m.takeovers.Inc()
-	var cp uint64
-	var ok bool
+	var cps []store.PartitionCheckpoint
 	err := in.retryRedis(ctx, "read checkpoint", func(ctx context.Context) error {
 		var err error
-		cp, ok, err = in.store.Checkpoint(ctx)
+		cps, err = in.store.Checkpoints(ctx)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	cp, ok := store.Lowest(cps)
 	if ok && continues(cp, msgs) {
+		in.store.Adopt(cps)
 		in.lastWritten.Store(max(in.lastWritten.Load(), cp))
 		in.log.Info("active: this instance now applies the durable consumer's events", "checkpoint", cp)
 		return nil

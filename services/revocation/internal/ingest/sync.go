@@ -15,24 +15,27 @@ import (
 // errRestartSync asks sync to look at the checkpoint again.
 var errRestartSync = errors.New("ingest: restart sync")
 
-// sync brings Redis in line with the stream: a rebuild when the checkpoint
-// is missing, else a catch-up replay from checkpoint+1 to the stream's last
+// sync brings Redis in line with the stream: a rebuild of the partitions
+// whose checkpoint is missing (all of Redis in the flat layout), else a
+// catch-up replay from the lowest checkpoint+1 to the stream's last
 // sequence (events the durable consumer acked but Redis lost). It starts
 // over whenever Redis changes under it, and returns only when done or when
 // ctx ends.
 func (in *Ingester) sync(ctx context.Context) error {
 	for {
-		var cp uint64
-		var ok bool
+		var cps []store.PartitionCheckpoint
 		err := in.retryRedis(ctx, "read checkpoint", func(ctx context.Context) error {
 			var err error
-			cp, ok, err = in.store.Checkpoint(ctx)
+			cps, err = in.store.Checkpoints(ctx)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		if ok {
+		// A missing checkpoint (any partition's) is rebuilt first; then
+		// everything is caught up from the lowest one.
+		if cp, ok := store.Lowest(cps); ok {
+			in.store.Adopt(cps)
 			err = in.catchUp(ctx, cp)
 		} else {
 			err = in.rebuild(ctx)
@@ -83,7 +86,7 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 		skipped = min(from, state.LastSeq+1) - state.FirstSeq
 	}
 	in.m.rebuildSkipped.Set(float64(skipped))
-	in.log.Warn("checkpoint missing: rebuilding Redis from the stream", "first", state.FirstSeq, "from", from, "last", state.LastSeq, "messages", state.Msgs, "skipped", skipped, "window", in.cfg.RebuildWindow)
+	in.log.Warn("checkpoint missing: rebuilding Redis from the stream", "partitions", len(in.store.RebuildPartitions(id)), "first", state.FirstSeq, "from", from, "last", state.LastSeq, "messages", state.Msgs, "skipped", skipped, "window", in.cfg.RebuildWindow)
 	if state.Msgs > 0 && from <= state.LastSeq {
 		err = in.replay(ctx, from, state.LastSeq, func(ctx context.Context, b batch) error {
 			_, err := in.write(ctx, store.Batch{Mode: store.Rebuild, RebuildID: id, Events: b.events()}, nil)
@@ -202,7 +205,7 @@ func (in *Ingester) catchUp(ctx context.Context, cp uint64) error {
 		if err != nil {
 			return err
 		}
-		in.written(b, res.Checkpoint)
+		in.written(b, res)
 		return nil
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ type Result struct {
 	Written map[string]int
 	// Expired counts the events skipped because their expiry has passed.
 	Expired int
+	// Replicated is true when Options.WaitReplicas is unset or every
+	// write of the batch reached that many replicas within WaitTimeout.
+	Replicated bool
 	// Clamped counts the events whose expiry was cut to the longest token
 	// lifetime (revocation.Retention.Expiry): an issuer whose tokens outlive
 	// REVOCATION_MAX_TOKEN_TTL, or a forged expires_at.
@@ -145,11 +149,14 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		res.Written[ev.Type]++
 	}
 	if len(calls) == 0 {
+		res.Replicated = true
 		return res, nil
 	}
-	if err := s.run(ctx, calls, s.opts.WaitReplicas); err != nil {
+	replicated, err := s.run(ctx, calls, s.opts.WaitReplicas)
+	if err != nil {
 		return Result{}, fmt.Errorf("store: apply %s batch of %d: %w", b.Mode, len(b.Events), err)
 	}
+	res.Replicated = replicated
 	first := true
 	for _, c := range calls {
 		vals, err := c.reply.StringSlice()
@@ -199,13 +206,15 @@ type partitionCall struct {
 }
 
 // run sends the calls, one pipeline per node (concurrently), each
-// followed by WAIT when WaitReplicas is set, and fills in the replies.
-func (s *Store) run(ctx context.Context, calls []partitionCall, replicas int) error {
+// followed by WAIT for replicas when positive, and fills in the replies;
+// replicated reports whether every WAIT counted enough replicas.
+func (s *Store) run(ctx context.Context, calls []partitionCall, replicas int) (replicated bool, err error) {
 	groups, err := s.byNode(ctx, calls)
 	if err != nil {
-		return err
+		return false, err
 	}
 	errs := make([]error, len(groups))
+	short := make([]bool, len(groups))
 	var wg sync.WaitGroup
 	for gi, g := range groups {
 		wg.Go(func() {
@@ -223,8 +232,7 @@ func (s *Store) run(ctx context.Context, calls []partitionCall, replicas int) er
 				errs[gi] = err
 				return
 			case replicas > 0 && acked != redisfn.NotChecked && acked < int64(replicas):
-				errs[gi] = fmt.Errorf("%w: %d of %d within %s", ErrNotReplicated, acked, replicas, s.opts.WaitTimeout)
-				return
+				short[gi] = true
 			}
 			for i, ci := range g.calls {
 				calls[ci].reply = cmds[i]
@@ -237,8 +245,9 @@ func (s *Store) run(ctx context.Context, calls []partitionCall, replicas int) er
 		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 			cc.ReloadState(ctx) // slots may have moved (MOVED); the retry asks again
 		}
+		return false, err
 	}
-	return err
+	return !slices.Contains(short, true), nil
 }
 
 // nodeCalls are the calls (indexes) one node serves.
@@ -317,7 +326,7 @@ func (s *Store) Heartbeat(ctx context.Context, covered uint64, at time.Time) err
 			keys: []string{s.layout.CheckpointKey(p), s.layout.HeartbeatKey(p)},
 			args: []any{strconv.FormatUint(min, 10), strconv.FormatUint(covered, 10), hb}}
 	}
-	if err := s.run(ctx, calls, 0); err != nil {
+	if _, err := s.run(ctx, calls, 0); err != nil {
 		return fmt.Errorf("store: heartbeat: %w", err)
 	}
 	var errs []error

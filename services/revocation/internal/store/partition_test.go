@@ -204,9 +204,8 @@ func TestHeartbeatReadByValidators(t *testing.T) {
 	}
 }
 
-// WaitReplicas: a write is reported done only once a replica has it; with
-// the replica gone it fails with ErrNotReplicated (retryable), and the
-// write that did reach the primary is harmless to retry.
+// WaitReplicas: a write is reported replicated only once a replica has
+// it; with the replica gone it is written, but not reported replicated.
 func TestApplyWaitsForReplica(t *testing.T) {
 	t.Parallel()
 	primary := testkit.StartRedis(t)
@@ -222,8 +221,8 @@ func TestApplyWaitsForReplica(t *testing.T) {
 		WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
 	emptyView(t, rdb)
 	ev := events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}.Event(now)
-	if _, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: 1}); err != nil {
-		t.Fatalf("with a replica: %v", err)
+	if res, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: 1}); err != nil || !res.Replicated {
+		t.Fatalf("with a replica: replicated %v, %v", res.Replicated, err)
 	}
 	// Done means on the replica already: read it there at once, no polling.
 	if n, err := replica.Client(t).Exists(ctx, store.KeyPrefixTokenBlacklist+ev.JTI).Result(); err != nil || n != 1 {
@@ -235,7 +234,15 @@ func TestApplyWaitsForReplica(t *testing.T) {
 		return err == nil && strings.Contains(info, "connected_slaves:0")
 	})
 	ev2 := events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}.Event(now)
-	if _, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev2}, MaxSeq: 2}); !errors.Is(err, store.ErrNotReplicated) {
-		t.Fatalf("without a replica: %v, want ErrNotReplicated", err)
+	start := time.Now()
+	res, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev2}, MaxSeq: 2})
+	if err != nil || res.Replicated {
+		t.Fatalf("without a replica: replicated %v, %v; want written, not replicated", res.Replicated, err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("returned after %s, before the wait of 300ms: WAIT not sent?", took)
+	}
+	if n, _ := rdb.Exists(ctx, store.KeyPrefixTokenBlacklist+ev2.JTI).Result(); n != 1 {
+		t.Error("unreplicated write missing on the primary")
 	}
 }

@@ -71,11 +71,6 @@ const DefaultMarkerTTL = time.Hour
 // Options.WaitReplicas is set.
 const DefaultWaitTimeout = time.Second
 
-// ErrNotReplicated means a write reached the primary but fewer replicas
-// than Options.WaitReplicas acknowledged it within the wait: the batch is
-// neither acknowledged nor announced, and retrying it is safe.
-var ErrNotReplicated = errors.New("store: write not acknowledged by enough replicas")
-
 // Options configures a Store.
 type Options struct {
 	// Leeway is added to every expiry.
@@ -93,8 +88,11 @@ type Options struct {
 	Layout *revocation.Layout
 	// WaitReplicas, when positive, makes every write wait (Redis WAIT, on
 	// the connection that wrote) until that many replicas acknowledged it,
-	// at most WaitTimeout; fewer is ErrNotReplicated. So a write that
-	// Apply reports done survives a failover to any of those replicas.
+	// at most WaitTimeout; Result.Replicated says whether they did. A
+	// write announced only when replicated survives a failover to any of
+	// those replicas; one that is not is still in the stream, and a
+	// failover that loses it takes the checkpoint back with it, so the
+	// service replays it (ErrCheckpointRegressed).
 	WaitReplicas int
 	// WaitTimeout defaults to DefaultWaitTimeout.
 	WaitTimeout time.Duration
@@ -185,21 +183,22 @@ func (s *Store) Checkpoint(ctx context.Context) (seq uint64, ok bool, err error)
 	if err != nil {
 		return 0, false, err
 	}
-	return lowest(cps)
+	low, ok := Lowest(cps)
+	return low, ok, nil
 }
 
-// lowest returns the lowest checkpoint, ok false when any is missing.
-func lowest(cps []PartitionCheckpoint) (uint64, bool, error) {
-	low := uint64(0)
+// Lowest returns the lowest of the checkpoints; ok is false when any is
+// missing.
+func Lowest(cps []PartitionCheckpoint) (low uint64, ok bool) {
 	for i, cp := range cps {
 		if !cp.OK {
-			return 0, false, nil
+			return 0, false
 		}
 		if i == 0 || cp.Seq < low {
 			low = cp.Seq
 		}
 	}
-	return low, true, nil
+	return low, true
 }
 
 // Adopt takes cps (read by Checkpoints) as what this Store last wrote:
@@ -238,7 +237,7 @@ func (s *Store) BeginRebuild(ctx context.Context, id string) (bool, error) {
 		n, err := Library.Call(ctx, s.rdb, "begin_rebuild", []string{s.layout.CheckpointKey(p), s.markerKey(p)},
 			id, s.opts.MarkerTTL.Milliseconds()).Int()
 		if err != nil {
-			s.abandon(ctx, id, parts)
+			_ = s.abandon(ctx, id, parts) // best effort; the markers expire
 			return false, fmt.Errorf("store: begin rebuild: %w", err)
 		}
 		if n == 1 {
