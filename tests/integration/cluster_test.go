@@ -22,6 +22,7 @@ import (
 // clusterOpts configures newClusterStack.
 type clusterOpts struct {
 	natsURL  string   // NATS_URL of both services
+	redisURL string   // REDIS_URL of both services; default a redis-server of its own
 	revEnv   []string // extra settings of the revocation service
 	authEnv  []string // extra settings of the auth service
 	logLevel string   // default debug
@@ -32,7 +33,12 @@ type clusterOpts struct {
 // free loopback ports, ready.
 func newClusterStack(t testing.TB, o clusterOpts) *stack {
 	t.Helper()
-	s := &stack{t: t, Redis: testkit.StartRedis(t), TokenTTL: 15 * time.Minute}
+	s := &stack{t: t, TokenTTL: 15 * time.Minute}
+	redisURL := o.redisURL
+	if redisURL == "" {
+		s.Redis = testkit.StartRedis(t)
+		redisURL = s.Redis.URL
+	}
 	authAddr, revAddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	authMetrics, revMetrics := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	s.AuthURL, s.RevURL = "http://"+authAddr, "http://"+revAddr
@@ -41,7 +47,7 @@ func newClusterStack(t testing.TB, o clusterOpts) *stack {
 	if logLevel == "" {
 		logLevel = "debug"
 	}
-	shared := []string{"NATS_URL=" + o.natsURL, "REDIS_URL=" + s.Redis.URL, "LOG_LEVEL=" + logLevel, "LOG_FORMAT=text"}
+	shared := []string{"NATS_URL=" + o.natsURL, "REDIS_URL=" + redisURL, "LOG_LEVEL=" + logLevel, "LOG_FORMAT=text"}
 	s.Revocation = testkit.StartProc(t, "revocation", bins.Path(t, "revocation"), append(append(shared,
 		"REVOCATION_HTTP_ADDR="+revAddr,
 		"REVOCATION_METRICS_ADDR="+revMetrics,
