@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,15 +30,16 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := jwtx.RedisOptions(cfg.RedisURL)
+	// One server, Sentinel or Cluster: whatever form REDIS_URL has.
+	poolSize := 10 * runtime.GOMAXPROCS(0)
+	rdb, err := jwtx.NewRedisClient(cfg.RedisURL, jwtx.RedisClientOptions{ClientName: "validator", PoolSize: poolSize})
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(opts)
 	defer func() { _ = rdb.Close() }()
 
 	reg := prometheus.NewRegistry()
-	registerPoolMetrics(reg, rdb, opts.PoolSize)
+	registerPoolMetrics(reg, rdb, poolSize)
 	skew := cfg.ClockSkew
 	v, err := jwtx.NewValidator(jwtx.Config{
 		Resolver: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: cfg.Leeway,
@@ -85,7 +87,7 @@ func orders(w http.ResponseWriter, r *http.Request) {
 
 // registerPoolMetrics exposes the Redis connection pool, so an operator (or
 // the chaos harness) can see that it stays bounded during an outage.
-func registerPoolMetrics(reg prometheus.Registerer, rdb *redis.Client, size int) {
+func registerPoolMetrics(reg prometheus.Registerer, rdb redis.UniversalClient, size int) {
 	gauge := func(name, help string, f func() float64) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}

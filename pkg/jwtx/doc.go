@@ -23,13 +23,13 @@
 //
 // A microservice adopts it in about ten lines:
 //
-//	opts, err := jwtx.RedisOptions(os.Getenv("REDIS_URL"))
+//	rdb, err := jwtx.NewRedisClient(os.Getenv("REDIS_URL"), jwtx.RedisClientOptions{}) // one server, Sentinel or Cluster
 //	if err != nil { ... }
 //	keys, err := jwtx.ParseJWKS(jwksJSON) // from auth's /.well-known/jwks.json
 //	if err != nil { ... }
 //	v, err := jwtx.NewValidator(jwtx.Config{ // the auth service's AUTH_ISSUER and AUTH_AUDIENCE
 //		Keys: keys, Issuer: "http://localhost:8080", Audience: "api",
-//		Revocation: jwtx.NewRedisStore(redis.NewClient(opts)),
+//		Revocation: jwtx.NewRedisStore(rdb),
 //	})
 //	if err != nil { ... }
 //	mux.Handle("/orders", v.Middleware(ordersHandler))
@@ -57,7 +57,7 @@
 //	v, err := jwtx.NewValidator(jwtx.Config{
 //		Issuers: []jwtx.Issuer{{Issuer: "https://kc.example/realms/acme", Audience: "orders",
 //			Discovery: true, Types: []string{"JWT"}}},
-//		Revocation: jwtx.NewRedisStore(redis.NewClient(opts)),
+//		Revocation: jwtx.NewRedisStore(rdb),
 //	})
 //	mux.Handle("/orders", v.MiddlewareWith(jwtx.MiddlewareOptions{})(jwtx.RequireScope("orders:read")(orders)))
 //
@@ -71,11 +71,17 @@
 // its session through a Redis outage; WriteError is the one place errors
 // become HTTP answers.
 //
-// The Redis client must have ContextTimeoutEnabled set (RedisOptions sets
-// it, with no retries and short timeouts). Without it go-redis ignores the
+// The Redis client must have ContextTimeoutEnabled set (NewRedisClient and
+// RedisOptions set it, with no retries and short timeouts). Without it go-redis ignores the
 // context deadline of a revocation check and a hung Redis holds every
 // request for the client's read timeout (5s by default) instead of
 // Config.RevocationTimeout.
+//
+// RedisStore reads the keys of the layout its client implies (LayoutFor:
+// partitioned in a Redis Cluster, one MGET on one slot) and fails closed
+// with ErrRevocationStale when the revocation service's heartbeat is older
+// than RedisStoreOptions.MaxStaleness (30 s): a Redis nobody writes any
+// more, such as a primary Sentinel demoted, is not trusted for longer.
 //
 // RedisStore coalesces concurrent checks by default: a check that finds no
 // round trip in flight sends its MGET at once, and checks that arrive
