@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -158,14 +159,24 @@ func (s SessionRevoked) Event(now time.Time) Event {
 }
 
 // Subject returns the subject the event is published on.
-func (e Event) Subject() string {
+func (e Event) Subject() string { return e.subjectPrefix() + e.UserID }
+
+// subjectPrefix returns the prefix of the event's subject, which the
+// user id follows.
+func (e Event) subjectPrefix() string {
 	switch e.Type {
 	case TypeUserTokensRevoked:
-		return SubjectUserPrefix + e.UserID
+		return SubjectUserPrefix
 	case TypeSessionRevoked:
-		return SubjectSessionPrefix + e.UserID
+		return SubjectSessionPrefix
 	}
-	return SubjectTokenPrefix + e.UserID
+	return SubjectTokenPrefix
+}
+
+// onSubject reports whether subject == e.Subject(), without building it.
+func (e Event) onSubject(subject string) bool {
+	rest, ok := strings.CutPrefix(subject, e.subjectPrefix())
+	return ok && rest == e.UserID
 }
 
 // Validate reports whether the event is well formed. User ids are checked to
@@ -257,16 +268,23 @@ func Encode(e Event) ([]byte, error) {
 // strictly as pkg/jwtx reads a token: exactly one JSON object of valid
 // UTF-8, no member given twice at any level, and no member whose name
 // differs from a field of Event only by case ("JTI", "Jti").
+//
+// Bodies in the form this package writes are read in the same single pass
+// that checks them (fastEvent); any other form goes through encoding/json,
+// with the same result.
 func Decode(data []byte) (Event, error) {
-	var e Event
 	if len(data) > MaxEventSize {
-		return e, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(data), MaxEventSize)
+		return Event{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(data), MaxEventSize)
 	}
-	if err := checkStrict(data); err != nil {
+	fields, err := checkStrict(data)
+	if err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	e, ok := fastEvent(&fields)
+	if !ok {
+		if e, err = unmarshal(data); err != nil {
+			return Event{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+		}
 	}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
@@ -277,6 +295,14 @@ func Decode(data []byte) (Event, error) {
 	return e, nil
 }
 
+// unmarshal is encoding/json's reading of data (in a function of its own
+// so that only this path pays for the Event escaping to the heap).
+func unmarshal(data []byte) (Event, error) {
+	var e Event
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
+
 // DecodeMsg decodes a message body and checks that it arrived on the subject
 // its content belongs to, so a message for one user cannot be smuggled in
 // under another user's subject.
@@ -285,7 +311,7 @@ func DecodeMsg(subject string, data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	if subject != e.Subject() {
+	if !e.onSubject(subject) {
 		return Event{}, fmt.Errorf("%w: %q carries a %s for user %s", ErrSubjectMismatch, subject, e.Type, e.UserID)
 	}
 	return e, nil

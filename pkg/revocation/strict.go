@@ -1,9 +1,11 @@
 package revocation
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -42,29 +44,37 @@ var (
 // as pkg/jwtx does); like pkg/jwtx it lets encoding/json read an escaped
 // lone surrogate ("\ud800") as U+FFFD. Unknown members, whatever they
 // hold, are allowed so that newer producers can add fields.
-func checkStrict(data []byte) error {
+//
+// It also returns where the value of each Event field is in data, for
+// fastEvent.
+func checkStrict(data []byte) (fieldValues, error) {
 	if !utf8.Valid(data) {
-		return errNotUTF8
+		return fieldValues{}, errNotUTF8
 	}
 	p := scanner{s: data}
 	if !p.consume('{') {
-		return errNotObject
+		return fieldValues{}, errNotObject
 	}
 	if err := p.top(); err != nil {
-		return err
+		return fieldValues{}, err
 	}
 	if p.ws(); p.pos != len(p.s) {
-		return errTrailingData
+		return fieldValues{}, errTrailingData
 	}
-	return nil
+	return p.fields, nil
 }
+
+// fieldValues holds, for each of fieldNames, the JSON text of its value in
+// the top-level object (nil when the member is absent).
+type fieldValues [len(fieldNames)][]byte
 
 // scanner reads JSON in one pass, without allocating on the common path
 // (no escapes in member names, fewer than nine unknown members per
 // object).
 type scanner struct {
-	s   []byte
-	pos int
+	s      []byte
+	pos    int
+	fields fieldValues // filled by top
 }
 
 // top scans the members of the top-level object, whose '{' is consumed:
@@ -83,7 +93,8 @@ func (p *scanner) top() error {
 		if err != nil {
 			return err
 		}
-		if i := fieldIndex(name); i >= 0 {
+		i := fieldIndex(name)
+		if i >= 0 {
 			if seen&(1<<i) != 0 {
 				return fmt.Errorf("duplicate member %q", name)
 			}
@@ -101,8 +112,13 @@ func (p *scanner) top() error {
 		if !p.consume(':') {
 			return errMalformed
 		}
+		p.ws()
+		start := p.pos
 		if err := p.value(1); err != nil {
 			return err
+		}
+		if i >= 0 {
+			p.fields[i] = p.s[start:p.pos:p.pos]
 		}
 		if p.consume('}') {
 			return nil
@@ -233,6 +249,12 @@ func (p *scanner) str() (raw []byte, escaped, ok bool) {
 	}
 	start := p.pos + 1
 	for i := start; i < len(p.s); i++ {
+		for i < len(p.s) && !strSpecial[p.s[i]] {
+			i++
+		}
+		if i == len(p.s) {
+			break
+		}
 		switch c := p.s[i]; {
 		case c == '"':
 			p.pos = i + 1
@@ -264,6 +286,16 @@ func (p *scanner) str() (raw []byte, escaped, ok bool) {
 	}
 	return nil, false, false
 }
+
+// strSpecial marks the bytes str looks at: the closing quote, the escape
+// character and the control characters JSON refuses raw.
+var strSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // num scans a JSON number (RFC 8259 grammar).
 func (p *scanner) num() bool {
@@ -411,4 +443,195 @@ func foldEqual(a, b []byte) bool {
 		a, b = a[na:], b[nb:]
 	}
 	return len(a) == 0 && len(b) == 0
+}
+
+// Indices of fieldNames, for fastEvent.
+const (
+	fieldSchemaVersion = iota
+	fieldID
+	fieldType
+	fieldOccurredAt
+	fieldUserID
+	fieldJTI
+	fieldSID
+	fieldExpiresAt
+	fieldVersion
+	fieldReason
+	fieldActor
+)
+
+// fastEvent returns the Event encoding/json decodes from a body whose
+// field values checkStrict found, without its reflection and its
+// allocations, when every value present has the form the encoders write:
+// a string field a string without escapes, an integer field an integer
+// of at most 18 digits, a time a string time.Time.UnmarshalJSON accepts,
+// the actor such an object of "type" and "id", or a version 1 string.
+// Otherwise ok is false and encoding/json decides (FuzzFastEvent checks
+// that both agree). Member names and duplicates need no care here:
+// checkStrict refused every name encoding/json could bind to a field but
+// an exact one, and every member given twice.
+func fastEvent(f *fieldValues) (e Event, ok bool) {
+	if v := f[fieldSchemaVersion]; v != nil {
+		n, ok := plainInt(v)
+		if !ok {
+			return Event{}, false
+		}
+		e.SchemaVersion = int(n)
+	}
+	if v := f[fieldVersion]; v != nil {
+		if e.Version, ok = plainInt(v); !ok {
+			return Event{}, false
+		}
+	}
+	for _, t := range [...]struct {
+		i   int
+		dst *time.Time
+	}{{fieldOccurredAt, &e.OccurredAt}, {fieldExpiresAt, &e.ExpiresAt}} {
+		if v := f[t.i]; v != nil {
+			if _, ok := plainString(v); !ok || t.dst.UnmarshalJSON(v) != nil {
+				return Event{}, false
+			}
+		}
+	}
+	for _, s := range [...]struct {
+		i     int
+		dst   *string
+		known []string
+	}{
+		{fieldID, &e.ID, nil},
+		{fieldType, &e.Type, eventTypes[:]},
+		{fieldUserID, &e.UserID, nil},
+		{fieldJTI, &e.JTI, nil},
+		{fieldSID, &e.SessionID, nil},
+		{fieldReason, &e.Reason, knownReasons},
+	} {
+		if v := f[s.i]; v != nil {
+			raw, ok := plainString(v)
+			if !ok {
+				return Event{}, false
+			}
+			*s.dst = intern(raw, s.known)
+		}
+	}
+	if v := f[fieldActor]; v != nil {
+		if e.Actor, ok = plainActor(v, e.UserID); !ok {
+			return Event{}, false
+		}
+	}
+	return e, true
+}
+
+// eventTypes are the values of Event.Type fastEvent keeps one copy of.
+var eventTypes = [...]string{TypeTokenRevoked, TypeUserTokensRevoked, TypeSessionRevoked}
+
+// actorTypes are the values of Actor.Type fastEvent keeps one copy of.
+var actorTypes = []string{ActorUser, ActorClient, ActorSystem}
+
+// intern returns raw as a string: the one of known it equals, without
+// allocating, or a copy.
+func intern(raw []byte, known []string) string {
+	for _, k := range known {
+		if string(raw) == k {
+			return k
+		}
+	}
+	return string(raw)
+}
+
+// plainString returns what is between the quotes of v, a JSON string
+// checkStrict accepted, when it holds no escape: then encoding/json reads
+// exactly those bytes (valid UTF-8, checked).
+func plainString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return nil, false
+	}
+	raw := v[1 : len(v)-1]
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return nil, false
+	}
+	return raw, true
+}
+
+// plainInt parses v, a JSON number checkStrict accepted, when it is an
+// integer of at most 18 digits (no fraction, no exponent): the value
+// strconv.ParseInt gives encoding/json, which cannot overflow.
+func plainInt(v []byte) (int64, bool) {
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// plainActor reads what Actor.UnmarshalJSON reads from v when v is a
+// plain string (a version 1 actor) or an object whose members are named
+// exactly "type" and "id" and hold plain strings. An id equal to userID
+// shares its string.
+func plainActor(v []byte, userID string) (Actor, bool) {
+	id := func(raw []byte) string {
+		if string(raw) == userID {
+			return userID
+		}
+		return string(raw)
+	}
+	if raw, ok := plainString(v); ok {
+		return Actor{ID: id(raw)}, true
+	}
+	p := scanner{s: v}
+	if !p.consume('{') {
+		return Actor{}, false
+	}
+	var a Actor
+	if p.consume('}') {
+		return a, true
+	}
+	for {
+		name, ok := p.plainStr()
+		if !ok || !p.consume(':') {
+			return Actor{}, false
+		}
+		val, ok := p.plainStr()
+		if !ok {
+			return Actor{}, false
+		}
+		switch string(name) {
+		case "type":
+			a.Type = intern(val, actorTypes)
+		case "id":
+			a.ID = id(val)
+		default:
+			return Actor{}, false
+		}
+		if p.consume('}') {
+			return a, true
+		}
+		if !p.consume(',') {
+			return Actor{}, false
+		}
+	}
+}
+
+// plainStr scans a string without escapes and returns what is between its
+// quotes.
+func (p *scanner) plainStr() ([]byte, bool) {
+	start := p.pos
+	raw, escaped, ok := p.str()
+	if !ok || escaped {
+		p.pos = start
+		return nil, false
+	}
+	return raw, true
 }
