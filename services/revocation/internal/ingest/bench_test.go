@@ -6,7 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,17 +170,29 @@ func BenchmarkIngest(b *testing.B) {
 		if err := e.rdb.Set(ctx, store.KeyCheckpoint, 0, 0).Err(); err != nil {
 			b.Fatal(err)
 		}
+		var mem redisMemory
+		var cpu, self float64
 		b.ResetTimer()
 		for range b.N {
 			b.StopTimer()
 			last := e.publish(b, tokenBodies(b, ingestEvents))
+			mem.before(b, e)
+			cpu0, self0 := e.redisCPU(b), processCPU(b)
+			stopProfile := startProfile(b, "ingest")
 			b.StartTimer()
 			in := e.startIngester(b)
 			e.waitCheckpoint(b, last, time.Minute)
 			b.StopTimer()
+			stopProfile()
+			cpu += e.redisCPU(b) - cpu0
+			self += processCPU(b) - self0
 			in.stop(b)
+			mem.after(b, e)
 		}
 		b.ReportMetric(float64(ingestEvents*b.N)/b.Elapsed().Seconds(), "revocations/s")
+		b.ReportMetric(cpu/float64(b.N), "redis-cpu-s")
+		b.ReportMetric(self/float64(b.N), "process-cpu-s")
+		mem.report(b, e)
 	})
 	b.Run("raw-jetstream-consume", func(b *testing.B) {
 		e := newBenchEnv(b)
@@ -265,21 +280,29 @@ func BenchmarkRebuild(b *testing.B) {
 
 	b.Run("revocation-service", func(b *testing.B) {
 		ctx := context.Background()
+		var cpu, self float64
 		for range b.N {
 			b.StopTimer()
 			if err := e.rdb.FlushAll(ctx).Err(); err != nil {
 				b.Fatal(err)
 			}
+			cpu0, self0 := e.redisCPU(b), processCPU(b)
+			stopProfile := startProfile(b, "rebuild")
 			b.StartTimer()
 			in := e.startIngester(b)
 			e.waitCheckpoint(b, last, 5*time.Minute)
 			b.StopTimer()
+			stopProfile()
+			cpu += e.redisCPU(b) - cpu0
+			self += processCPU(b) - self0
 			in.stop(b)
 			_ = e.js.DeleteConsumer(ctx, events.StreamName, durable)
 			b.StartTimer()
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s")
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "revocations/s")
+		b.ReportMetric(cpu/float64(b.N), "redis-cpu-s")
+		b.ReportMetric(self/float64(b.N), "process-cpu-s")
 	})
 	b.Run("raw-jetstream-replay", func(b *testing.B) {
 		for range b.N {
@@ -342,4 +365,125 @@ func BenchmarkPublish(b *testing.B) {
 		b.StopTimer()
 		lat.Report(b)
 	})
+}
+
+// profileEnv names a file that receives a CPU profile of the timed part
+// of the revocation-service benchmarks only (go test -cpuprofile also
+// covers the untimed publishing): EVENTJWT_BENCH_CPUPROFILE=/tmp/cpu
+// writes /tmp/cpu.ingest and /tmp/cpu.rebuild, of their last iteration.
+const profileEnv = "EVENTJWT_BENCH_CPUPROFILE"
+
+// startProfile starts that profile, when asked for, and returns what
+// stops it.
+func startProfile(b *testing.B, name string) (stop func()) {
+	b.Helper()
+	path := os.Getenv(profileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatalf("%s: %v (not with -cpuprofile)", profileEnv, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// redisInfo returns the numeric field of the INFO section.
+func (e *benchEnv) redisInfo(b *testing.B, section, field string) float64 {
+	b.Helper()
+	info, err := e.rdb.Info(context.Background(), section).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO %s %s: %q: %v", section, field, v, err)
+			}
+			return f
+		}
+	}
+	b.Fatalf("INFO %s has no %s", section, field)
+	return 0
+}
+
+// redisCPU returns the CPU seconds redis-server has used (its main
+// thread and the others, user and system).
+func (e *benchEnv) redisCPU(b *testing.B) float64 {
+	b.Helper()
+	return e.redisInfo(b, "cpu", "used_cpu_user") + e.redisInfo(b, "cpu", "used_cpu_sys")
+}
+
+// processCPU returns the CPU seconds this process has used: the
+// ingester, and the embedded NATS server that delivers to it.
+func processCPU(b *testing.B) float64 {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// redisMemory adds up what the keys the ingester writes cost in Redis:
+// INFO memory's used_memory and DBSIZE before and after each burst.
+type redisMemory struct {
+	bytes, keys float64
+	used0, n0   float64
+}
+
+func (m *redisMemory) before(b *testing.B, e *benchEnv) {
+	b.Helper()
+	m.used0, m.n0 = e.redisInfo(b, "memory", "used_memory"), e.dbSize(b)
+}
+
+func (m *redisMemory) after(b *testing.B, e *benchEnv) {
+	b.Helper()
+	m.bytes += e.redisInfo(b, "memory", "used_memory") - m.used0
+	m.keys += e.dbSize(b) - m.n0
+}
+
+// report reports redis-bytes/revocation, used_memory's growth per key
+// written (the keyspace's share: key, value, expiry, hash tables), and
+// redis-key-bytes, MEMORY USAGE of one blacklist key (the key and value
+// objects alone).
+func (m *redisMemory) report(b *testing.B, e *benchEnv) {
+	b.Helper()
+	if m.keys < ingestEvents*float64(b.N) {
+		b.Fatalf("%v keys written, want %d", m.keys, ingestEvents*b.N)
+	}
+	b.ReportMetric(m.bytes/m.keys, "redis-bytes/revocation")
+	ctx := context.Background()
+	key, err := e.rdb.RandomKey(ctx).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for !strings.HasPrefix(key, store.KeyPrefixTokenBlacklist) {
+		if key, err = e.rdb.RandomKey(ctx).Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n, err := e.rdb.MemoryUsage(ctx, key, 0).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n), "redis-key-bytes")
+}
+
+func (e *benchEnv) dbSize(b *testing.B) float64 {
+	b.Helper()
+	n, err := e.rdb.DBSize(context.Background()).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(n)
 }

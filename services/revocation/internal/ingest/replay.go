@@ -10,10 +10,12 @@ import (
 )
 
 // replay reads the stream from sequence from through last with an ordered
-// consumer and hands it to apply in batches of what is already buffered.
-// It ends after the message with sequence >= last, or when nothing is left
-// to read (the last messages were deleted or aged out meanwhile). Invalid
-// events are skipped: the durable consumer terminates and counts them.
+// consumer and hands it to apply in batches of what is already buffered,
+// in stream order, one apply at a time; the next batch is decoded while
+// apply runs (decodeAhead). It ends after the message with sequence >=
+// last, or when nothing is left to read (the last messages were deleted
+// or aged out meanwhile). Invalid events are skipped: the durable
+// consumer terminates and counts them.
 func (in *Ingester) replay(ctx context.Context, from, last uint64, apply func(context.Context, batch) error) error {
 	oc, err := in.replayConsumer(ctx, from)
 	if err != nil {
@@ -23,46 +25,51 @@ func (in *Ingester) replay(ctx context.Context, from, last uint64, apply func(co
 	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
 		return nil
 	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(in.cfg.BatchSize))
+	it, err := oc.Messages(jetstream.PullMaxMessages(replayPull * in.cfg.BatchSize))
 	if err != nil {
 		return fmt.Errorf("%w: replay: %w", errRestartSync, err)
 	}
 	src := newSource(it, in.cfg.BatchSize, in.log)
 	defer src.stop(false)
+	batches, stop := in.decodeAhead(src, last)
+	defer stop()
 
 	processed := from - 1
 	idle := time.NewTimer(in.cfg.ReplayIdle)
 	defer idle.Stop()
 	for {
-		var first jetstream.Msg
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case m, ok := <-src.ch:
+		case d, ok := <-batches:
 			if !ok {
 				return fmt.Errorf("%w: replay consumer closed", errRestartSync)
 			}
-			first = m
+			if d.b.maxSeq > 0 {
+				if err := apply(ctx, d.b); err != nil {
+					return err
+				}
+				processed = d.b.maxSeq
+			}
+			if d.done {
+				return nil
+			}
+			idle.Reset(in.cfg.ReplayIdle)
 		case <-idle.C:
+			// A batch decoded but not applied yet was delivered: the
+			// server's delivered sequence is above processed.
 			if in.replayDone(ctx, oc, processed) {
 				return nil
 			}
 			idle.Reset(in.cfg.ReplayIdle)
-			continue
 		}
-		msgs, done := cutAt(src.collect(first, in.cfg.BatchSize), last)
-		if b := in.decode(msgs, false); b.maxSeq > 0 {
-			if err := apply(ctx, b); err != nil {
-				return err
-			}
-			processed = b.maxSeq
-		}
-		if done {
-			return nil
-		}
-		idle.Reset(in.cfg.ReplayIdle)
 	}
 }
+
+// replayPull is how many batches a replay asks JetStream for at a time:
+// an ordered consumer delivers what it is asked for without acks, so a
+// larger request costs only buffer memory and saves pull round trips.
+const replayPull = 4
 
 // cutAt keeps the messages up to the first one at or after last, or the
 // first one after which the server had nothing more; done reports whether
