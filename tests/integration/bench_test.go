@@ -42,7 +42,8 @@ var (
 // server cannot hide its queue (no coordinated omission).
 //
 // BenchmarkLogout/highest-rate then steps the offered rate through
-// stepRates, loadDuration each, on the same stack, and reports as
+// stepRates, loadDuration each, on the same stack once it is idle
+// (settle), and reports as
 // logouts/s the highest rate at which every logout answered 204, the p99
 // stayed within stepP99 and the achieved rate within stepAchieve of the
 // offered one (0 when none did); it stops at the first rate that fails.
@@ -63,6 +64,7 @@ func BenchmarkLogout(b *testing.B) {
 				b.StopTimer()
 				n := loadCalls(rate)
 				tokens := issueTokens(b, signer, n)
+				settle(b, logoutCall(client, s.AuthURL, issueTokens(b, signer, settleProbes)))
 				b.StartTimer()
 				r := runOpenLoop(rate, n, logoutCall(client, s.AuthURL, tokens))
 				p99 := r.Lat.Percentile(99)
@@ -77,6 +79,33 @@ func BenchmarkLogout(b *testing.B) {
 			b.ReportMetric(float64(best), "logouts/s")
 		}
 	})
+}
+
+// settleProbes bounds settle's probes; settleLatency is the answer time
+// that counts as idle.
+const (
+	settleProbes  = 300
+	settleLatency = 20 * time.Millisecond
+)
+
+// settle waits until the stack is idle before a step: a step after one
+// that overloaded it would otherwise measure the previous step's queue (a
+// stalled stream still stores the publishes its callers gave up on). It
+// calls probe (one logout at a time, 100 ms apart) until one answers 204
+// within settleLatency, and logs it when none does within settleProbes.
+func settle(b *testing.B, probe func(ctx context.Context, i int) error) {
+	b.Helper()
+	for i := range settleProbes {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		start := time.Now()
+		err := probe(ctx, i)
+		cancel()
+		if err == nil && time.Since(start) <= settleLatency {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // pacing the probes, not synchronisation
+	}
+	b.Logf("the stack did not settle: no probe logout answered 204 within %v", settleLatency)
 }
 
 // loadCalls is the number of calls of a load at rate for loadDuration.
