@@ -151,7 +151,7 @@ func format(v float64, unit string) string {
 		return fmt.Sprintf("%.2f s", v)
 	case "allocs/op":
 		return fmt.Sprintf("%.0f allocs", v)
-	case "B/revocation":
+	case "B/revocation", "redis-bytes/revocation", "redis-key-bytes":
 		return fmt.Sprintf("%.1f B", v)
 	}
 	if strings.HasSuffix(unit, "/s") {

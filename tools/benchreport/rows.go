@@ -82,6 +82,7 @@ var rows = []row{
 	{"load generator alone at 1,000/s against a no-op handler, p99", metric{"BenchmarkOpenLoopNoop/noop-1000", "p99-µs"}, metric{}, "< 1 ms", atMost(1000)},
 	{"near-cache lookup per validation", metric{"BenchmarkLocalRevocationState", "ns/op"}, metric{}, "— (0 allocations)", nil},
 	{"burst ingest into Redis, 100k events", metric{"BenchmarkIngest/revocation-service", "revocations/s"}, metric{"BenchmarkIngest/raw-jetstream-consume", "revocations/s"}, "≥ 75,000 revocations/s", atLeast(75_000)},
+	{"Redis memory per live revocation (used_memory growth / blacklist keys written by the ingest path)", metric{"BenchmarkIngest/revocation-service", "redis-bytes/revocation"}, metric{"BenchmarkIngest/revocation-service", "redis-key-bytes"}, "≤ 200 B", atMost(200)},
 	{"rebuild of an empty Redis, 1M live revocations", metric{"BenchmarkRebuild/revocation-service", "s"}, metric{"BenchmarkRebuild/raw-jetstream-replay", "s"}, "≤ 15 s", atMost(15)},
 	{"near-cache cold start, 1M live revocations (time)", metric{"BenchmarkColdStart/nearcache", "s"}, metric{"BenchmarkColdStart/raw-jetstream-replay", "s"}, "≤ 10 s", atMost(10)},
 	{"near-cache cold start, 1M live revocations (heap)", metric{"BenchmarkColdStart/nearcache", "B/revocation"}, metric{}, "≤ 64 B per revocation", atMost(64)},
