@@ -18,22 +18,16 @@ type item struct {
 	msg    jetstream.Msg
 	seq    uint64
 	stored time.Time // when JetStream stored it
-	ev     events.Event
 }
 
 // batch is what one Redis write covers.
 type batch struct {
 	items  []item
+	evs    []events.Event // the items' events, in the same order
 	maxSeq uint64 // highest sequence, invalid messages included
 }
 
-func (b batch) events() []events.Event {
-	evs := make([]events.Event, len(b.items))
-	for i, it := range b.items {
-		evs[i] = it.ev
-	}
-	return evs
-}
+func (b batch) events() []events.Event { return b.evs }
 
 func (b batch) seqs() []uint64 {
 	seqs := make([]uint64, len(b.items))
@@ -65,8 +59,10 @@ func (in *Ingester) decode(msgs []jetstream.Msg, terminate bool) batch {
 	}
 	evs, invalid := revocation.DecodeBatch(raw)
 	b.items = make([]item, 0, len(evs))
+	b.evs = make([]events.Event, 0, len(evs))
 	for _, d := range evs {
-		b.items = append(b.items, item{msg: held[d.Index], seq: d.Seq, stored: stored[d.Index], ev: d.Event})
+		b.items = append(b.items, item{msg: held[d.Index], seq: d.Seq, stored: stored[d.Index]})
+		b.evs = append(b.evs, d.Event)
 	}
 	for _, inv := range invalid {
 		if !terminate {
