@@ -24,7 +24,7 @@ type item struct {
 type batch struct {
 	items  []item
 	evs    []events.Event // the items' events, in the same order
-	maxSeq uint64 // highest sequence, invalid messages included
+	maxSeq uint64         // highest sequence, invalid messages included
 }
 
 func (b batch) events() []events.Event { return b.evs }

@@ -26,27 +26,7 @@ func startIngester(t *testing.T, js *testkit.NATS, rdb redis.UniversalClient, op
 	in := ingest.New(js.JetStream(t), store.New(rdb, opts),
 		ingest.Config{Durable: durable, CheckInterval: 50 * time.Millisecond},
 		ingest.Options{Registerer: prometheus.NewRegistry()})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runUntilStopped(t, in)
 }
 
 // The heartbeat follows the service: validators pass while it runs (also

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,22 +112,31 @@ func publishTokens(t *testing.T, js jetstream.JetStream, n int) published {
 	return p
 }
 
-func runIngester(t *testing.T, in *ingest.Ingester) {
+func runIngester(t *testing.T, in *ingest.Ingester) { runUntilStopped(t, in) }
+
+// runUntilStopped runs in until the returned stop is called or the test
+// ends, and checks that Run returns cleanly and in time.
+func runUntilStopped(t *testing.T, in *ingest.Ingester) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("Run did not return")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func mustStream(t *testing.T, js jetstream.JetStream) jetstream.Stream {

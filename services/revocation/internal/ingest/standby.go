@@ -129,12 +129,7 @@ func (in *Ingester) takeOver(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	in.m.active.Set(1)
 	in.m.takeovers.Inc()
-	var cps []store.PartitionCheckpoint
-	err := in.retryRedis(ctx, "read checkpoint", func(ctx context.Context) error {
-		var err error
-		cps, err = in.store.Checkpoints(ctx)
-		return err
-	})
+	cps, err := in.checkpoints(ctx)
 	if err != nil {
 		return err
 	}

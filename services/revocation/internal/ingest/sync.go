@@ -23,12 +23,7 @@ var errRestartSync = errors.New("ingest: restart sync")
 // ctx ends.
 func (in *Ingester) sync(ctx context.Context) error {
 	for {
-		var cps []store.PartitionCheckpoint
-		err := in.retryRedis(ctx, "read checkpoint", func(ctx context.Context) error {
-			var err error
-			cps, err = in.store.Checkpoints(ctx)
-			return err
-		})
+		cps, err := in.checkpoints(ctx)
 		if err != nil {
 			return err
 		}
@@ -48,6 +43,18 @@ func (in *Ingester) sync(ctx context.Context) error {
 		}
 		in.log.Warn("redis changed during sync; starting over", "reason", err)
 	}
+}
+
+// checkpoints reads every partition's checkpoint, retrying while Redis
+// fails.
+func (in *Ingester) checkpoints(ctx context.Context) ([]store.PartitionCheckpoint, error) {
+	var cps []store.PartitionCheckpoint
+	err := in.retryRedis(ctx, "read checkpoint", func(ctx context.Context) error {
+		var err error
+		cps, err = in.store.Checkpoints(ctx)
+		return err
+	})
+	return cps, err
 }
 
 // rebuild refills an emptied Redis from the stream (from rebuildFrom on)
