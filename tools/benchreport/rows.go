@@ -68,6 +68,7 @@ var rows = []row{
 	{"revoke → rejected by all of 10 near-cache validators, p99 (publish with its fsync included)", metric{"BenchmarkRevokeToReject/nearcache-10", "p99-µs"}, metric{"BenchmarkRevokeToReject/raw-jetstream-10", "p99-µs"}, "p99 ≤ 2 ms", atMost(2000)},
 	{"revoke → rejected by all of 10 near-cache validators, max", metric{"BenchmarkRevokeToReject/nearcache-10", "max-µs"}, metric{"BenchmarkRevokeToReject/raw-jetstream-10", "max-µs"}, "—", nil},
 	{"PubAck → rejected by all of 10 near-cache validators, p99", metric{"BenchmarkRevokeToReject/nearcache-10", "ack-p99-µs"}, metric{"BenchmarkRevokeToReject/raw-jetstream-10", "ack-p99-µs"}, "—", nil},
+	{"logout at 1,000/s: calls not answered 204 (503 when durability was not confirmed in time)", metric{"BenchmarkLogout/auth-logout", "failed-calls"}, metric{}, "0", atMost(0)},
 	{"logout (204, enforced) at 1,000/s, sync always, p50", metric{"BenchmarkLogout/auth-logout", "p50-µs"}, metric{"BenchmarkPublish/raw-jetstream", "p50-µs"}, "—", nil},
 	{"logout (204, enforced) at 1,000/s, sync always, p99", metric{"BenchmarkLogout/auth-logout", "p99-µs"}, metric{"BenchmarkPublish/raw-jetstream", "p99-µs"}, "p99 ≤ 10 ms", atMost(10_000)},
 	{"logout (204, enforced) at 500/s on a 3-node NATS cluster, stream at R3, p99", metric{"BenchmarkLogoutCluster/cluster3-R3-500", "p99-µs"}, metric{"BenchmarkLogoutCluster/single-R1-500", "p99-µs"}, "— (reported beside one server at R1)", nil},
