@@ -3,8 +3,8 @@ module github.com/eventjwt/eventjwt/examples/validator
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/service v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
+	github.com/eventjwt/eventjwt/internal/service v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.5.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
@@ -12,7 +12,7 @@ require (
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0 // indirect
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect

@@ -6,7 +6,7 @@ require github.com/redis/go-redis/v9 v9.23.0
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
 )
 
 require (

@@ -3,8 +3,8 @@ module github.com/eventjwt/eventjwt/pkg/events
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	go.uber.org/goleak v1.3.0

@@ -3,11 +3,11 @@ module github.com/eventjwt/eventjwt/services/auth
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/redisfn v0.4.0
-	github.com/eventjwt/eventjwt/internal/service v0.4.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
-	github.com/eventjwt/eventjwt/pkg/events v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
+	github.com/eventjwt/eventjwt/internal/redisfn v0.5.0
+	github.com/eventjwt/eventjwt/internal/service v0.5.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
+	github.com/eventjwt/eventjwt/pkg/events v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.5.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/nats-io/nats.go v1.55.0
@@ -23,7 +23,7 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0 // indirect
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect

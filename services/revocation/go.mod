@@ -3,13 +3,13 @@ module github.com/eventjwt/eventjwt/services/revocation
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/redisfn v0.4.0
-	github.com/eventjwt/eventjwt/internal/service v0.4.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
-	github.com/eventjwt/eventjwt/pkg/events v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache v0.4.0
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0
+	github.com/eventjwt/eventjwt/internal/redisfn v0.5.0
+	github.com/eventjwt/eventjwt/internal/service v0.5.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
+	github.com/eventjwt/eventjwt/pkg/events v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx/nearcache v0.5.0
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0

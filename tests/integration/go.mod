@@ -3,9 +3,9 @@ module github.com/eventjwt/eventjwt/tests/integration
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
-	github.com/eventjwt/eventjwt/pkg/events v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
+	github.com/eventjwt/eventjwt/pkg/events v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.5.0
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -15,7 +15,7 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0 // indirect
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect

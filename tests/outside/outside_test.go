@@ -14,7 +14,7 @@ import (
 
 // version is the version the test publishes the libraries at: the one
 // their go.mod files require of each other.
-const version = "v0.4.0"
+const version = "v0.5.0"
 
 // A service outside the repository requires jwtx (or events, or
 // jwtxgrpc) at version from a module proxy, with no go.work and no

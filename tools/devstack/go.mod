@@ -22,7 +22,7 @@ require (
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 )
 

@@ -3,10 +3,10 @@ module github.com/eventjwt/eventjwt/pkg/jwtx/nearcache
 go 1.26.0
 
 require (
-	github.com/eventjwt/eventjwt/internal/testkit v0.4.0
-	github.com/eventjwt/eventjwt/pkg/events v0.4.0
-	github.com/eventjwt/eventjwt/pkg/jwtx v0.4.0
-	github.com/eventjwt/eventjwt/pkg/revocation v0.4.0
+	github.com/eventjwt/eventjwt/internal/testkit v0.5.0
+	github.com/eventjwt/eventjwt/pkg/events v0.5.0
+	github.com/eventjwt/eventjwt/pkg/jwtx v0.5.0
+	github.com/eventjwt/eventjwt/pkg/revocation v0.5.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/nats-io/nats.go v1.55.0
