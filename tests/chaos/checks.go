@@ -18,15 +18,37 @@ import (
 // computing its bound.
 const ttlSlack = 5 * time.Second
 
-// Checkpoint returns revocation:checkpoint, or -1 when missing or unknown.
+// Checkpoint returns revocation:checkpoint (in Cluster layout the lowest
+// of the partitions' checkpoints), or -1 when one is missing or unknown.
 func (c *Cluster) Checkpoint(ctx context.Context) int64 {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	v, err := c.RDB.Get(ctx, jwtx.KeyCheckpoint).Int64()
-	if err != nil {
+	if !c.layout.Partitioned() {
+		v, err := c.RDB.Get(ctx, jwtx.KeyCheckpoint).Int64()
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	pipe := c.RDB.Pipeline()
+	cmds := make([]*redis.StringCmd, c.layout.Partitions())
+	for p := range cmds {
+		cmds[p] = pipe.Get(ctx, c.layout.CheckpointKey(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return -1
 	}
-	return v
+	low := int64(-1)
+	for _, cmd := range cmds {
+		v, err := cmd.Int64()
+		if err != nil {
+			return -1
+		}
+		if low < 0 || v < low {
+			low = v
+		}
+	}
+	return low
 }
 
 // ConsumerIdle reports whether every revocation consumer (durable
@@ -120,14 +142,18 @@ func (c *Cluster) CheckRedis(ctx context.Context, o *Oracle, s *Stats) {
 				continue // expired: nothing needs to protect against it
 			}
 			p := probe{t: t}
+			part := c.layout.Partition(t.Sub)
 			if t.byLogout.Load() {
-				p.bl, p.blT = pipe.Get(ctx, jwtx.BlacklistKey(t.JTI)), pipe.PTTL(ctx, jwtx.BlacklistKey(t.JTI))
+				k := c.layout.BlacklistKey(part, t.JTI)
+				p.bl, p.blT = pipe.Get(ctx, k), pipe.PTTL(ctx, k)
 			}
 			if t.byAll.Load() {
-				p.ver, p.vrT = pipe.Get(ctx, jwtx.UserVersionKey(t.Sub)), pipe.PTTL(ctx, jwtx.UserVersionKey(t.Sub))
+				k := c.layout.UserVersionKey(part, t.Sub)
+				p.ver, p.vrT = pipe.Get(ctx, k), pipe.PTTL(ctx, k)
 			}
 			if t.bySession.Load() {
-				p.ses, p.seT = pipe.Get(ctx, jwtx.SessionKey(t.SID)), pipe.PTTL(ctx, jwtx.SessionKey(t.SID))
+				k := c.layout.SessionKey(part, t.SID)
+				p.ses, p.seT = pipe.Get(ctx, k), pipe.PTTL(ctx, k)
 			}
 			probes = append(probes, p)
 		}

@@ -79,7 +79,7 @@ func credentials(name string) string {
 // register creates a user, retrying while the auth service is down.
 func (l *Load) register(ctx context.Context, name string) bool {
 	for ctx.Err() == nil {
-		c := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/register", "", credentials(name))
+		c := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/register", "", credentials(name))
 		if c.Status == http.StatusCreated {
 			return true
 		}
@@ -94,7 +94,7 @@ func (l *Load) register(ctx context.Context, name string) bool {
 // Login returns a new token of the user, retrying while auth is down.
 func (l *Load) Login(ctx context.Context, name string) *token {
 	for ctx.Err() == nil {
-		c := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/login", "", credentials(name))
+		c := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/login", "", credentials(name))
 		if c.Status == http.StatusOK {
 			var body struct {
 				AccessToken string `json:"access_token"`
@@ -121,7 +121,7 @@ func (l *Load) Logout(ctx context.Context, t *token, all bool, mine []*token) ca
 		mine = []*token{t}
 	}
 	l.o.RevocationSent(time.Now(), mine...)
-	c := do(ctx, http.MethodPost, l.c.AuthURL+route, t.raw, "")
+	c := do(ctx, http.MethodPost, l.c.authURL()+route, t.raw, "")
 	if ctx.Err() != nil && c.Status == 0 {
 		return c
 	}
@@ -131,7 +131,7 @@ func (l *Load) Logout(ctx context.Context, t *token, all bool, mine []*token) ca
 
 // Validate asks validator i (or auth's /me when i < 0) about t.
 func (l *Load) Validate(ctx context.Context, i int, t *token) call {
-	url, where := l.c.AuthURL+"/v1/auth/me", "auth /me"
+	url, where := l.c.authURL()+"/v1/auth/me", "auth /me"
 	if i >= 0 {
 		url, where = l.c.ValURL[i]+"/v1/orders", fmt.Sprintf("validator-%d", i)
 	}
@@ -198,11 +198,11 @@ func (l *Load) fuzz(ctx context.Context) {
 		body := badBodies[r.IntN(len(badBodies))]
 		reqs := []struct{ method, url, token, body string }{
 			{http.MethodGet, l.c.ValURL[r.IntN(len(l.c.ValURL))] + "/v1/orders", tok, ""},
-			{http.MethodGet, l.c.AuthURL + "/v1/auth/me", tok, ""},
-			{http.MethodPost, l.c.AuthURL + "/v1/auth/logout", tok, ""},
-			{http.MethodPost, l.c.AuthURL + "/v1/auth/logout-all-devices", tok, ""},
-			{http.MethodPost, l.c.AuthURL + "/v1/auth/register", "", body},
-			{http.MethodPost, l.c.AuthURL + "/v1/auth/login", "", body},
+			{http.MethodGet, l.c.authURL() + "/v1/auth/me", tok, ""},
+			{http.MethodPost, l.c.authURL() + "/v1/auth/logout", tok, ""},
+			{http.MethodPost, l.c.authURL() + "/v1/auth/logout-all-devices", tok, ""},
+			{http.MethodPost, l.c.authURL() + "/v1/auth/register", "", body},
+			{http.MethodPost, l.c.authURL() + "/v1/auth/login", "", body},
 		}
 		q := reqs[r.IntN(len(reqs))]
 		c := do(ctx, q.method, q.url, q.token, q.body)

@@ -43,6 +43,19 @@ type Oracle struct {
 	recoveredAt atomic.Int64
 	strictLive  atomic.Bool // a live token rejected is a violation (clock skew)
 	firstClosed atomic.Int64
+	budget      atomic.Int64 // the 202 budget of the current scenario (propagationBudget when 0)
+}
+
+// SetBudget sets how long after a 202 (or the end of the fault) the
+// current scenario allows a revoked token to be accepted; 0 restores
+// propagationBudget.
+func (o *Oracle) SetBudget(d time.Duration) { o.budget.Store(int64(d)) }
+
+func (o *Oracle) budget202() int64 {
+	if b := o.budget.Load(); b > 0 {
+		return b
+	}
+	return int64(propagationBudget)
 }
 
 // NewOracle returns an empty oracle.
@@ -121,6 +134,9 @@ func (o *Oracle) Revoked(c call, all bool, toks ...*token) {
 		}
 	case http.StatusServiceUnavailable:
 		s.Unconfirmed.Add(1)
+		at := o.at(c.End)
+		s.first503.CompareAndSwap(0, at)
+		atomicMax(&s.last503, at)
 	case 0:
 		s.TransportErr.Add(1)
 	default:
@@ -142,6 +158,8 @@ func (o *Oracle) Validated(where string, t *token, c call) {
 		s.Validations.Add(1)
 		s.FailClosed.Add(1)
 		o.firstClosed.CompareAndSwap(0, o.at(c.End))
+		s.firstClosed.CompareAndSwap(0, o.at(c.End))
+		atomicMax(&s.lastClosed, o.at(c.End))
 		return
 	case c.Status >= 500:
 		s.Validations.Add(1)
@@ -175,8 +193,11 @@ func (o *Oracle) Validated(where string, t *token, c call) {
 		s.Violate("%s accepted token %s %s after its revocation was acknowledged (204, or 401 to a refresh-token reuse)", where, t.JTI, time.Duration(start-r))
 		return
 	}
+	if r := t.acked202.Load(); r != 0 && start > r {
+		atomicMax(&s.max202Accepted, start-r)
+	}
 	if r := t.acked202.Load(); r != 0 && !o.faultActive.Load() {
-		deadline := max(r, o.recoveredAt.Load()) + int64(propagationBudget)
+		deadline := max(r, o.recoveredAt.Load()) + o.budget202()
 		if start > deadline {
 			s.RevokedAccepted.Add(1)
 			s.Violate("%s accepted token %s %s after its 202 + budget", where, t.JTI, time.Duration(start-deadline))
@@ -201,6 +222,9 @@ type Stats struct {
 	Lost, RevokedAccepted, Validations         atomic.Int64
 	FailClosed, FalseReject, FiveXX, Fuzzed    atomic.Int64
 	Published                                  atomic.Int64
+	first503, last503                          atomic.Int64 // logout 503s, oracle time
+	firstClosed, lastClosed                    atomic.Int64 // validation 503s, oracle time
+	max202Accepted                             atomic.Int64 // longest a token was accepted after its 202
 	TimeToFailClosed                           time.Duration
 	Elapsed                                    time.Duration
 
@@ -211,6 +235,38 @@ type Stats struct {
 	Violations []string
 	nviol      int
 }
+
+// atomicMax raises a to v.
+func atomicMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// Window503 returns how long logout answered 503 in the scenario (first
+// to last such answer) and 0 when it never did.
+func (s *Stats) Window503() time.Duration {
+	if f := s.first503.Load(); f != 0 {
+		return time.Duration(s.last503.Load() - f)
+	}
+	return 0
+}
+
+// WindowClosed returns how long validations answered 503 in the scenario
+// (first to last such answer) and 0 when they never did.
+func (s *Stats) WindowClosed() time.Duration {
+	if f := s.firstClosed.Load(); f != 0 {
+		return time.Duration(s.lastClosed.Load() - f)
+	}
+	return 0
+}
+
+// Max202Accepted returns the longest time a token was still accepted (a
+// validation started) after its revocation was answered 202.
+func (s *Stats) Max202Accepted() time.Duration { return time.Duration(s.max202Accepted.Load()) }
 
 // Violate records a broken guarantee.
 func (s *Stats) Violate(format string, args ...any) {

@@ -10,11 +10,13 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/eventjwt/eventjwt/internal/testkit"
@@ -67,15 +69,22 @@ func (e *env) logf(format string, args ...any) {
 }
 
 // scenario is one named fault; Thieves adds the refresh-token thieves
-// (Config.Thieves) to its load.
+// (Config.Thieves) to its load. Topo is what it runs on (the zero
+// topology: the cluster the default scenarios share); Budget, when not
+// 0, replaces propagationBudget for its 202s; FullOnly keeps it out of
+// the short run.
 type scenario struct {
-	Name    string
-	Fault   func(ctx context.Context, e *env) error
-	Thieves bool
+	Name     string
+	Fault    func(ctx context.Context, e *env) error
+	Thieves  bool
+	Topo     topology
+	Budget   time.Duration
+	FullOnly bool
 }
 
-// Run starts the cluster and runs every scenario; the report's Violations
-// says whether a guarantee broke.
+// Run builds the binaries, starts a cluster per topology and runs every
+// scenario on its own; the report's Violations says whether a guarantee
+// broke.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Dir == "" {
 		dir, err := os.MkdirTemp("", "eventjwt-chaos-")
@@ -86,41 +95,100 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Dir = dir
 	}
 	start := time.Now()
-	c, err := startCluster(ctx, cfg.Root, cfg.Dir, cfg.Validators)
-	defer c.Close() //nolint:staticcheck // c is never nil: Close stops whatever started
-	if err != nil {
-		return nil, fmt.Errorf("start cluster (logs in %s): %w", cfg.Dir, err)
+	bin := filepath.Join(cfg.Dir, "bin")
+	if err := build(ctx, cfg.Root, bin); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
 	}
-	rep := &Report{Machine: machine(ctx, c.bin), Full: cfg.Full}
-	e := &env{cfg: cfg, c: c, o: NewOracle()}
-	e.logf("cluster up in %s (logs in %s)", time.Since(start).Round(time.Millisecond), cfg.Dir)
-	for _, sc := range scenarios() {
-		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, sc.Name) {
-			continue
+	rep := &Report{Machine: machine(ctx, bin), Full: cfg.Full}
+	var dirs []string
+	for k, group := range byTopology(cfg, scenarios()) {
+		dir := cfg.Dir
+		if k > 0 {
+			dir = filepath.Join(cfg.Dir, "topology-"+strconv.Itoa(k))
 		}
-		s := e.runScenario(ctx, sc)
-		rep.Scenarios = append(rep.Scenarios, s)
-		e.logf("%s: %s", sc.Name, s.Summary())
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+		dirs = append(dirs, dir)
+		err := runTopology(ctx, cfg, bin, dir, group, rep)
+		if err != nil || ctx.Err() != nil {
+			rep.Elapsed = time.Since(start)
+			return rep, errors.Join(err, ctx.Err())
 		}
 	}
 	rep.Elapsed = time.Since(start)
 	if rep.Violations() > 0 {
 		rep.LogDir = cfg.Dir
 		if cfg.Full || os.Getenv("CHAOS_KEEP_LOGS") != "" {
-			keep, err := os.MkdirTemp("", "eventjwt-chaos-logs-")
-			if err == nil {
-				for _, f := range []string{"auth", "revocation-0", "revocation-1", "natsd", "redis", "validator-0", "validator-1", "validator-2"} {
-					if b, err := os.ReadFile(filepath.Join(cfg.Dir, f+".log")); err == nil {
-						_ = os.WriteFile(filepath.Join(keep, f+".log"), b, 0o644)
-					}
-				}
-				rep.LogDir = keep
-			}
+			rep.LogDir = keepLogs(dirs)
 		}
 	}
 	return rep, nil
+}
+
+// byTopology returns the scenarios cfg selects, grouped by topology in
+// order of first appearance: the default topology first.
+func byTopology(cfg Config, all []scenario) [][]scenario {
+	var groups [][]scenario
+	index := map[topology]int{}
+	for _, sc := range all {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, sc.Name) {
+			continue
+		}
+		if len(cfg.Only) == 0 && sc.FullOnly && !cfg.Full {
+			continue
+		}
+		k, ok := index[sc.Topo]
+		if !ok {
+			k = len(groups)
+			index[sc.Topo] = k
+			groups = append(groups, nil)
+		}
+		groups[k] = append(groups[k], sc)
+	}
+	return groups
+}
+
+// runTopology starts the cluster of group's topology in dir, runs the
+// group's scenarios on it with an oracle of its own and stops it.
+func runTopology(ctx context.Context, cfg Config, bin, dir string, group []scenario, rep *Report) error {
+	start := time.Now()
+	topo := group[0].Topo
+	c, err := startCluster(ctx, bin, dir, topo, cfg.Validators)
+	defer c.Close() //nolint:staticcheck // c is never nil: Close stops whatever started
+	if err != nil {
+		return fmt.Errorf("start cluster %s (logs in %s): %w", topo, dir, err)
+	}
+	up := time.Since(start)
+	e := &env{cfg: cfg, c: c, o: NewOracle()}
+	e.logf("cluster up in %s: %s (logs in %s)", up.Round(time.Millisecond), topo, dir)
+	for _, sc := range group {
+		s := e.runScenario(ctx, sc)
+		if topo != (topology{}) {
+			s.Note("topology: %s; started in %s", topo, up.Round(100*time.Millisecond))
+		}
+		rep.Scenarios = append(rep.Scenarios, s)
+		e.logf("%s: %s", sc.Name, s.Summary())
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// keepLogs copies the process logs of dirs into a new directory and
+// returns it (dirs[0] when that fails).
+func keepLogs(dirs []string) string {
+	keep, err := os.MkdirTemp("", "eventjwt-chaos-logs-")
+	if err != nil {
+		return dirs[0]
+	}
+	for k, dir := range dirs {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		for _, f := range logs {
+			if b, err := os.ReadFile(f); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, fmt.Sprintf("t%d-%s", k, filepath.Base(f))), b, 0o644)
+			}
+		}
+	}
+	return keep
 }
 
 // runScenario runs load, injects the fault, lets the load run on, stops it
@@ -131,6 +199,7 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 	e.o.stats.Store(s)
 	e.o.strictLive.Store(false)
 	e.o.firstClosed.Store(0)
+	e.o.SetBudget(sc.Budget)
 	start := time.Now()
 	e.load = &Load{c: e.c, o: e.o, VUs: e.cfg.VUs, Hammers: e.cfg.Hammers}
 	if sc.Thieves {
@@ -155,23 +224,40 @@ func (e *env) runScenario(ctx context.Context, sc scenario) *Stats {
 	if sc.Thieves {
 		e.judgeThieves(ctx)
 	}
+	if w := s.Window503(); w > 0 {
+		s.Note("logout answered 503 (retry-safe) %d times, first to last %s", s.Unconfirmed.Load(), w.Round(time.Millisecond))
+	}
+	if w := s.WindowClosed(); w > 0 {
+		s.Note("validations answered 503 (fail closed) %d times, first to last %s", s.FailClosed.Load(), w.Round(time.Millisecond))
+	}
+	if n := s.Acked202.Load(); n > 0 {
+		s.Note("%d revocations answered 202; a 202'd token was accepted at most %s after its 202 (budget %s after the 202 or the fault's end)",
+			n, s.Max202Accepted().Round(time.Millisecond), time.Duration(e.o.budget202()))
+	}
 	s.Elapsed = time.Since(start)
 	return s
 }
 
-// scenarios lists the faults in the order they run.
+// scenarios lists the faults in the order they run (grouped by topology:
+// the default one first).
 func scenarios() []scenario {
 	return []scenario{
-		{"1-kill-revocation", killRevocation, false},
-		{"2-kill-auth-before-puback", killAuthBeforePubAck, false},
-		{"3-kill-nats", killNATS, false},
-		{"4-redis-restarted-empty", redisRestartedEmpty, false},
-		{"5-redis-hung-and-blackholed", redisHung, false},
-		{"6-slow-consumer", slowConsumer, false},
-		{"7-duplicate-out-of-order", duplicatesOutOfOrder, false},
-		{"8-poison-messages", poisonMessages, false},
-		{"9-clock-skew", clockSkew, false},
-		{"10-two-revocation-services", twoRevocationServices, false},
-		{"11-refresh-token-reuse", refreshReuse, true},
+		{Name: "1-kill-revocation", Fault: killRevocation},
+		{Name: "2-kill-auth-before-puback", Fault: killAuthBeforePubAck},
+		{Name: "3-kill-nats", Fault: killNATS},
+		{Name: "4-redis-restarted-empty", Fault: redisRestartedEmpty},
+		{Name: "5-redis-hung-and-blackholed", Fault: redisHung},
+		{Name: "6-slow-consumer", Fault: slowConsumer},
+		{Name: "7-duplicate-out-of-order", Fault: duplicatesOutOfOrder},
+		{Name: "8-poison-messages", Fault: poisonMessages},
+		{Name: "9-clock-skew", Fault: clockSkew},
+		{Name: "10-two-revocation-services", Fault: twoRevocationServices},
+		{Name: "11-refresh-token-reuse", Fault: refreshReuse, Thieves: true},
+		{Name: "12-kill-active-revocation-standby", Fault: killActiveRevocation},
+		// Full run only until the Sentinel failover loses no 204 (docs/RELIABILITY.md).
+		{Name: "13-sentinel-failover", Fault: sentinelFailover, Topo: topology{Redis: redisSentinel}, Budget: staleness, FullOnly: true},
+		{Name: "14-redis-cluster-master-killed", Fault: redisClusterKillMaster, Topo: topology{Redis: redisCluster}, Budget: staleness},
+		{Name: "15-nats-stream-leader-killed", Fault: natsStreamLeaderKilled, Topo: topology{NATSNodes: 3}, FullOnly: true},
+		{Name: "16-auth-replica-killed", Fault: authReplicaKilled, Topo: topology{AuthReplicas: 2}, FullOnly: true},
 	}
 }

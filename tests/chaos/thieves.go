@@ -92,7 +92,7 @@ func (l *Load) judgeAuth(what string, c call) {
 // answers 503 or is down.
 func (l *Load) loginSession(ctx context.Context, name string) *session {
 	for ctx.Err() == nil {
-		c := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/login", "", credentials(name))
+		c := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/login", "", credentials(name))
 		if c.Status == http.StatusOK {
 			var p tokenPair
 			if err := json.Unmarshal([]byte(c.Body), &p); err != nil || p.RefreshToken == "" {
@@ -121,7 +121,7 @@ func (l *Load) loginSession(ctx context.Context, name string) *session {
 func (l *Load) rotate(ctx context.Context, ss *session) (spent time.Time, ok bool) {
 	body := `{"refresh_token":"` + ss.refresh + `"}`
 	for ctx.Err() == nil {
-		c := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/refresh", "", body)
+		c := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/refresh", "", body)
 		switch c.Status {
 		case http.StatusOK:
 			var p tokenPair
@@ -194,7 +194,7 @@ func (l *Load) replay(ctx context.Context, ss *session, spent string) bool {
 	l.o.RevocationSent(time.Now(), ss.tokens...)
 	unconfirmed := 0
 	for ctx.Err() == nil {
-		c := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/refresh", "", body)
+		c := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/refresh", "", body)
 		switch c.Status {
 		case http.StatusUnauthorized:
 			code := errorCode(c.Body)
@@ -240,7 +240,7 @@ func (l *Load) stole(ctx context.Context, ss *session, c call, unconfirmed int) 
 	}
 	l.stolen.note(unconfirmed, checked)
 	// The victim's latest refresh token belongs to the revoked session.
-	v := do(ctx, http.MethodPost, l.c.AuthURL+"/v1/auth/refresh", "", `{"refresh_token":"`+ss.refresh+`"}`)
+	v := do(ctx, http.MethodPost, l.c.authURL()+"/v1/auth/refresh", "", `{"refresh_token":"`+ss.refresh+`"}`)
 	switch {
 	case v.Status == http.StatusOK:
 		s.RevokedAccepted.Add(1)

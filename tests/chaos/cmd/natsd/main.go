@@ -3,13 +3,18 @@
 // harness can SIGKILL it and start it again on the same store directory.
 //
 //	natsd -port 4222 -store /tmp/js
+//
+// With -cluster-port and -routes it is one server of a cluster (the chaos
+// harness runs three, each its own process, to kill -9 a stream leader).
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,6 +25,9 @@ import (
 func main() {
 	port := flag.Int("port", 4222, "client port on 127.0.0.1")
 	store := flag.String("store", "", "JetStream store directory (required)")
+	name := flag.String("name", "chaos", "server name (distinct in a cluster)")
+	clusterPort := flag.Int("cluster-port", 0, "route port on 127.0.0.1 of a cluster (0: no cluster)")
+	routes := flag.String("routes", "", "comma-separated route URLs of the cluster's servers (nats://127.0.0.1:port)")
 	version := flag.Bool("version", false, "print the embedded nats-server version and exit")
 	flag.Parse()
 	if *version {
@@ -31,8 +39,24 @@ func main() {
 		os.Exit(2)
 	}
 	// sync_interval: always: a PubAck means fsynced.
-	n, err := testkit.NewNATS(testkit.NATSName("chaos"), testkit.NATSPort(*port),
-		testkit.NATSStoreDir(*store), testkit.NATSLogging())
+	opts := []testkit.NATSOption{testkit.NATSName(*name), testkit.NATSPort(*port),
+		testkit.NATSStoreDir(*store), testkit.NATSLogging()}
+	if *clusterPort > 0 {
+		var rs []*url.URL
+		for _, r := range strings.Split(*routes, ",") {
+			u, err := url.Parse(strings.TrimSpace(r))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "natsd: -routes:", err)
+				os.Exit(2)
+			}
+			rs = append(rs, u)
+		}
+		opts = append(opts, testkit.NATSEdit(func(o *server.Options) {
+			o.Cluster = server.ClusterOpts{Name: testkit.ClusterName, Host: "127.0.0.1", Port: *clusterPort}
+			o.Routes = rs
+		}))
+	}
+	n, err := testkit.NewNATS(opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "natsd:", err)
 		os.Exit(1)
