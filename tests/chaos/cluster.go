@@ -455,7 +455,7 @@ func (c *Cluster) Close() {
 		_ = c.PG.Stop()
 	}
 	if c.tb != nil {
-		c.tb.close() // Sentinel, Cluster
+		c.tb.close() // Sentinel, Cluster, PostgreSQL's directory
 	}
 	for _, f := range c.logs {
 		_ = f.Close()

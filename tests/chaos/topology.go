@@ -254,10 +254,18 @@ func (c *Cluster) startNATSCluster(ctx context.Context) error {
 	return nil
 }
 
-// startPostgres starts the PostgreSQL the auth replicas share.
+// startPostgres starts the PostgreSQL the auth replicas share. Its
+// directory is a temporary one of its own, not under the run directory:
+// as root, procs runs the server as an unprivileged user that must
+// traverse the directory's parent (which procs opens), and nothing above.
 func (c *Cluster) startPostgres(ctx context.Context) error {
-	dir := filepath.Join(c.dir, "postgres")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	base, err := os.MkdirTemp("", "eventjwt-chaos-pg-")
+	if err != nil {
+		return err
+	}
+	c.tb.Cleanup(func() { _ = os.RemoveAll(base) })
+	dir := filepath.Join(base, "postgres")
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
 	pg, err := procs.NewPostgres(ctx, dir)
