@@ -171,6 +171,13 @@ func (in *Ingester) written(b batch, res store.Result) {
 		}
 	}
 	in.m.lastEventAge.Set(in.now().Sub(newest).Seconds())
+	if res.Rebuilding {
+		// Not announced: validators of those users refuse every token
+		// until the rebuild finishes, whose own announcement (or auth's
+		// poll of Redis) then reports them.
+		in.log.Debug("events written into partitions being rebuilt: not announced", "events", len(b.items))
+		return
+	}
 	if !res.Replicated {
 		in.m.unreplicated.Add(float64(len(b.items)))
 		in.log.Warn("events written but not acknowledged by the replicas in time: not announced (logout answers 202)", "events", len(b.items))

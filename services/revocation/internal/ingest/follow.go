@@ -141,7 +141,7 @@ func (in *Ingester) processDurable(ctx context.Context, msgs []jetstream.Msg) er
 	}, b.items)
 	switch {
 	case err == nil:
-	case errors.Is(err, store.ErrCheckpointLost), errors.Is(err, store.ErrCheckpointRegressed):
+	case errors.Is(err, store.ErrCheckpointLost), errors.Is(err, store.ErrCheckpointRegressed), errors.Is(err, store.ErrRebuildAborted):
 		in.log.Warn("redis is not where this process left it; resyncing", "last_written", in.lastWritten.Load(), "err", err)
 		nak(b.items)
 		return errResync

@@ -112,7 +112,6 @@ type phase int32
 
 const (
 	phaseStarting phase = iota
-	phaseRebuilding
 	phaseCatchingUp
 	phaseFollowing
 )
@@ -140,6 +139,8 @@ type Ingester struct {
 	pending  atomic.Int64           // -1 until known
 
 	role role // active or standby (standby.go)
+
+	rebuild background // the rebuild running beside the consumer, if any
 }
 
 // New returns an Ingester; it does no I/O.
@@ -165,11 +166,12 @@ func New(js jetstream.JetStream, st *store.Store, cfg Config, opts Options) *Ing
 // check and the consumer's backlog is at most ReadyMaxPending. Otherwise
 // the error says why.
 func (in *Ingester) Ready() error {
+	if in.rebuild.running() {
+		return errors.New("rebuilding Redis from the stream")
+	}
 	switch phase(in.phase.Load()) {
 	case phaseStarting:
 		return errors.New("start-up sync with the stream has not finished")
-	case phaseRebuilding:
-		return errors.New("rebuilding Redis from the stream")
 	case phaseCatchingUp:
 		return errors.New("replaying the stream into Redis")
 	}
@@ -198,6 +200,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if err != nil {
 		return ignoreCanceled(ctx, err)
 	}
+	// A rebuild in the background ends with Run.
+	var stopRebuild context.CancelFunc
+	in.rebuild.ctx, stopRebuild = context.WithCancel(ctx)
+	defer in.rebuild.wg.Wait()
+	defer stopRebuild()
 	sig := newSignals()
 	monCtx, stopMonitor := context.WithCancel(ctx)
 	var wg sync.WaitGroup

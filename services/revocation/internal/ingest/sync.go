@@ -15,28 +15,38 @@ import (
 // errRestartSync asks sync to look at the checkpoint again.
 var errRestartSync = errors.New("ingest: restart sync")
 
-// sync brings Redis in line with the stream: a rebuild of the partitions
-// whose checkpoint is missing (all of Redis in the flat layout), else a
-// catch-up replay from the lowest checkpoint+1 to the stream's last
-// sequence (events the durable consumer acked but Redis lost). It starts
-// over whenever Redis changes under it, and returns only when done or when
-// ctx ends.
+// sync brings Redis in line with the stream: it starts a rebuild of the
+// partitions whose checkpoint is missing (all of Redis in the flat
+// layout), which runs beside the consumer (rebuildInBackground), and
+// catches the others up from their lowest checkpoint+1 to the stream's
+// last sequence (events the durable consumer acked but Redis lost). It
+// starts over whenever Redis changes under it, and returns when the
+// partitions that kept their data are caught up, or when ctx ends.
 func (in *Ingester) sync(ctx context.Context) error {
 	for {
 		cps, err := in.checkpoints(ctx)
 		if err != nil {
 			return err
 		}
-		// A missing checkpoint (any partition's) is rebuilt first; then
-		// everything is caught up from the lowest one.
-		if cp, ok := store.Lowest(cps); ok {
+		lost, cp, ok := in.store.Missing(cps)
+		switch {
+		case len(lost) > 0 && in.rebuild.running():
+			// Lost while another rebuild runs: once it ends, start over.
+			in.log.Warn("more partitions lost during a rebuild; waiting for it to end", "partitions", len(lost))
+			err = in.rebuild.wait(ctx)
+		case len(lost) > 0:
+			err = in.startRebuild(ctx)
+		case ok:
 			in.store.Adopt(cps)
 			err = in.catchUp(ctx, cp)
-		} else {
-			err = in.rebuild(ctx)
+			if err == nil {
+				return nil
+			}
+		default:
+			return nil // every partition is being rebuilt
 		}
 		if err == nil {
-			return nil
+			continue
 		}
 		if !isStoreSignal(err) && !errors.Is(err, errRestartSync) {
 			return err
@@ -57,10 +67,12 @@ func (in *Ingester) checkpoints(ctx context.Context) ([]store.PartitionCheckpoin
 	return cps, err
 }
 
-// rebuild refills an emptied Redis from the stream (from rebuildFrom on)
-// without writing the checkpoint (validators keep failing closed), then sets the
-// checkpoint to the stream's last sequence taken at the start.
-func (in *Ingester) rebuild(ctx context.Context) error {
+// startRebuild registers a rebuild of every partition whose checkpoint is
+// missing and runs it in the background (runRebuild): the durable
+// consumer goes on meanwhile, writing those partitions in rebuild mode
+// (their keys, not their checkpoints: validators keep failing closed for
+// their users only) and the others as usual, heartbeat included.
+func (in *Ingester) startRebuild(ctx context.Context) error {
 	id := rand.Text()
 	var started bool
 	err := in.retryRedis(ctx, "begin rebuild", func(ctx context.Context) error {
@@ -74,8 +86,22 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 	if !started {
 		return fmt.Errorf("%w: the checkpoint is back", errRestartSync)
 	}
+	in.rebuild.start(func() {
+		if err := in.runRebuild(in.rebuild.ctx, id); err != nil && in.rebuild.ctx.Err() == nil {
+			// The monitor finds the partitions still missing and starts
+			// another.
+			in.log.Warn("rebuild ended early; it will start over", "err", err)
+		}
+	})
+	return nil
+}
+
+// runRebuild refills the partitions of rebuild id from the stream (from
+// rebuildFrom on) without writing their checkpoints (validators keep
+// failing closed for their users), then sets their checkpoints to the
+// stream's last sequence taken at the start.
+func (in *Ingester) runRebuild(ctx context.Context, id string) error {
 	start := time.Now()
-	in.phase.Store(int32(phaseRebuilding))
 	in.m.rebuilds.Inc()
 	in.m.rebuildInProgress.Set(1)
 	defer in.m.rebuildInProgress.Set(0)
@@ -115,8 +141,7 @@ func (in *Ingester) rebuild(ctx context.Context) error {
 	if err != nil {
 		return in.abandon(id, err)
 	}
-	in.lastWritten.Store(cp)
-	in.m.checkpoint.Set(float64(cp))
+	in.lastWritten.Store(max(in.lastWritten.Load(), cp))
 	in.m.rebuildDuration.Observe(time.Since(start).Seconds())
 	in.log.Info("rebuild finished", "checkpoint", cp, "took", time.Since(start).Round(time.Millisecond))
 	if state.Msgs > 0 && from <= state.LastSeq {
@@ -176,12 +201,14 @@ func (in *Ingester) rebuildFrom(ctx context.Context, state jetstream.StreamState
 
 // abandon removes this rebuild's mark (best effort) and returns err.
 func (in *Ingester) abandon(id string, err error) error {
-	if !errors.Is(err, store.ErrRebuildAborted) {
-		ctx, cancel := context.WithTimeout(context.Background(), in.checkTimeout())
-		defer cancel()
-		if aerr := in.store.AbandonRebuild(ctx, id); aerr != nil {
-			in.log.Debug("abandon rebuild", "err", aerr)
-		}
+	if errors.Is(err, store.ErrRebuildAborted) {
+		in.store.ForgetRebuild(id) // its marker is gone with what it wrote
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.checkTimeout())
+	defer cancel()
+	if aerr := in.store.AbandonRebuild(ctx, id); aerr != nil {
+		in.log.Debug("abandon rebuild", "err", aerr)
 	}
 	return err
 }

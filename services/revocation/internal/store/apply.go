@@ -60,6 +60,10 @@ type Result struct {
 	Written map[string]int
 	// Expired counts the events skipped because their expiry has passed.
 	Expired int
+	// Rebuilding is true when some of a normal batch's events went into a
+	// partition being rebuilt: they are written, but validators of those
+	// users fail closed until the rebuild finishes.
+	Rebuilding bool
 	// Replicated is true when Options.WaitReplicas is unset or every
 	// write of the batch reached that many replicas within WaitTimeout.
 	Replicated bool
@@ -110,9 +114,17 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		}
 		c := partitionCall{p: p, keys: make([]string, 2, 2+len(b.Events)), args: make([]any, 4, 4+3*len(b.Events))}
 		c.keys[0], c.keys[1] = s.layout.CheckpointKey(p), s.markerKey(p)
-		c.args[0] = b.Mode.String()
-		if b.Mode == Rebuild {
-			c.args[1], c.args[2], c.args[3] = b.RebuildID, "0", s.opts.MarkerTTL.Milliseconds()
+		mode, id := b.Mode, b.RebuildID
+		if mode == Normal {
+			// A partition being rebuilt is written in rebuild mode: its keys
+			// now, its checkpoint when the rebuild finishes.
+			if rid := s.rebuildID(p); rid != "" {
+				mode, id, c.rebuilding = Rebuild, rid, true
+			}
+		}
+		c.args[0] = mode.String()
+		if mode == Rebuild {
+			c.args[1], c.args[2], c.args[3] = id, "0", s.opts.MarkerTTL.Milliseconds()
 		} else {
 			c.min = s.floor(p)
 			if !s.layout.Partitioned() {
@@ -183,7 +195,8 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		default:
 			return Result{}, fmt.Errorf("store: apply: unexpected status %q", vals[0])
 		}
-		if b.Mode == Normal {
+		res.Rebuilding = res.Rebuilding || c.rebuilding
+		if b.Mode == Normal && !c.rebuilding {
 			s.raise(c.p, cp)
 			if first || prev < res.Previous {
 				res.Previous = prev
@@ -197,12 +210,13 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 
 // partitionCall is the apply call of one partition.
 type partitionCall struct {
-	fn    string // "" is "apply"
-	p     int
-	min   uint64 // Normal mode: the lowest acceptable checkpoint
-	keys  []string
-	args  []any
-	reply *redis.Cmd
+	fn         string // "" is "apply"
+	p          int
+	rebuilding bool   // a normal batch's call in rebuild mode (the partition is being rebuilt)
+	min        uint64 // Normal mode: the lowest acceptable checkpoint
+	keys       []string
+	args       []any
+	reply      *redis.Cmd
 }
 
 // run sends the calls, one pipeline per node (concurrently), each
@@ -303,7 +317,8 @@ func (s *Store) writeFor(ev revocation.Event, p int, now time.Time) (w write, cl
 	return w, clamped, nil
 }
 
-// Heartbeat checks every partition's checkpoint and, when none is missing
+// Heartbeat checks every partition's checkpoint (but those being rebuilt)
+// and, when none is missing
 // or below what this Store wrote there, raises each to covered and each
 // heartbeat to at (Unix milliseconds; at zero leaves the heartbeats).
 // covered must be a sequence through which every message of the stream
@@ -319,12 +334,18 @@ func (s *Store) Heartbeat(ctx context.Context, covered uint64, at time.Time) err
 	if !at.IsZero() {
 		hb = strconv.FormatInt(at.UnixMilli(), 10)
 	}
-	calls := make([]partitionCall, n)
+	calls := make([]partitionCall, 0, n)
 	for p := range n {
+		if s.Rebuilding(p) {
+			continue // no checkpoint yet, and the heartbeat waits for its data
+		}
 		min := s.floor(p)
-		calls[p] = partitionCall{fn: "heartbeat", p: p, min: min,
+		calls = append(calls, partitionCall{fn: "heartbeat", p: p, min: min,
 			keys: []string{s.layout.CheckpointKey(p), s.layout.HeartbeatKey(p)},
-			args: []any{strconv.FormatUint(min, 10), strconv.FormatUint(covered, 10), hb}}
+			args: []any{strconv.FormatUint(min, 10), strconv.FormatUint(covered, 10), hb}})
+	}
+	if len(calls) == 0 {
+		return nil
 	}
 	if _, err := s.run(ctx, calls, 0); err != nil {
 		return fmt.Errorf("store: heartbeat: %w", err)

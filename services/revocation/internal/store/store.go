@@ -109,8 +109,11 @@ type Store struct {
 	// floors[p] is the highest checkpoint this Store wrote or adopted in
 	// partition p: a lower stored one means Redis lost writes.
 	floors []uint64
-	// rebuilds maps a rebuild id to the partitions it rebuilds.
-	rebuilds map[string][]int
+	// rebuilds maps a rebuild id to the partitions it rebuilds, and
+	// rebuildOf a partition to the rebuild in progress there: normal
+	// batches write those partitions in rebuild mode meanwhile.
+	rebuilds  map[string][]int
+	rebuildOf map[int]string
 }
 
 // New returns a Store on rdb.
@@ -133,6 +136,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		retention: revocation.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway},
 		floors:    make([]uint64, layout.Partitions()),
 		rebuilds:  map[string][]int{},
+		rebuildOf: map[int]string{},
 	}
 }
 
@@ -249,8 +253,41 @@ func (s *Store) BeginRebuild(ctx context.Context, id string) (bool, error) {
 	}
 	s.mu.Lock()
 	s.rebuilds[id] = parts
+	for _, p := range parts {
+		s.rebuildOf[p] = id
+	}
 	s.mu.Unlock()
 	return true, nil
+}
+
+// Rebuilding reports whether partition p is being rebuilt by this Store.
+func (s *Store) Rebuilding(p int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rebuildOf[p] != ""
+}
+
+// rebuildID returns the rebuild in progress in partition p, or "".
+func (s *Store) rebuildID(p int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rebuildOf[p]
+}
+
+// Missing returns the partitions whose checkpoint cps says is missing and
+// that no rebuild of this Store covers, and the lowest checkpoint of the
+// others (ok false when every partition is missing or being rebuilt).
+func (s *Store) Missing(cps []PartitionCheckpoint) (lost []int, lowest uint64, ok bool) {
+	for p, cp := range cps {
+		switch {
+		case s.Rebuilding(p):
+		case !cp.OK:
+			lost = append(lost, p)
+		case !ok || cp.Seq < lowest:
+			lowest, ok = cp.Seq, true
+		}
+	}
+	return lost, lowest, ok
 }
 
 // RebuildPartitions returns the partitions rebuild id rebuilds.
@@ -289,6 +326,9 @@ func (s *Store) FinishRebuild(ctx context.Context, id string, last uint64) (uint
 			return 0, fmt.Errorf("store: finish rebuild: checkpoint %q: %w", vals[1], err)
 		}
 		s.raise(p, cp)
+		s.mu.Lock()
+		delete(s.rebuildOf, p) // normal batches write it normally from now on
+		s.mu.Unlock()
 		if i == 0 || cp < low {
 			low = cp
 		}
@@ -313,9 +353,19 @@ func (s *Store) abandon(ctx context.Context, id string, parts []int) error {
 	return nil
 }
 
+// ForgetRebuild drops rebuild id without touching Redis (its marker is
+// gone: Apply or FinishRebuild returned ErrRebuildAborted): its partitions
+// are written normally again, and found missing by the next sync.
+func (s *Store) ForgetRebuild(id string) { s.forget(id) }
+
 func (s *Store) forget(id string) {
 	s.mu.Lock()
 	delete(s.rebuilds, id)
+	for p, rid := range s.rebuildOf {
+		if rid == id {
+			delete(s.rebuildOf, p)
+		}
+	}
 	s.mu.Unlock()
 }
 
