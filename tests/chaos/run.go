@@ -254,8 +254,7 @@ func scenarios() []scenario {
 		{Name: "10-two-revocation-services", Fault: twoRevocationServices},
 		{Name: "11-refresh-token-reuse", Fault: refreshReuse, Thieves: true},
 		{Name: "12-kill-active-revocation-standby", Fault: killActiveRevocation},
-		// Full run only until the Sentinel failover loses no 204 (docs/RELIABILITY.md).
-		{Name: "13-sentinel-failover", Fault: sentinelFailover, Topo: topology{Redis: redisSentinel}, Budget: staleness, FullOnly: true},
+		{Name: "13-sentinel-failover", Fault: sentinelFailover, Topo: topology{Redis: redisSentinel}, Budget: staleness},
 		{Name: "14-redis-cluster-master-killed", Fault: redisClusterKillMaster, Topo: topology{Redis: redisCluster}, Budget: staleness},
 		{Name: "15-nats-stream-leader-killed", Fault: natsStreamLeaderKilled, Topo: topology{NATSNodes: 3}, FullOnly: true},
 		{Name: "16-auth-replica-killed", Fault: authReplicaKilled, Topo: topology{AuthReplicas: 2}, FullOnly: true},

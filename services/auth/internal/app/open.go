@@ -296,9 +296,14 @@ func (m *Main) startRevoker(js jetstream.JetStream, state jwtx.RevocationStore) 
 		return nil, err
 	}
 	m.annSub = sub
+	// Behind Sentinel or in a Cluster only the revocation service's
+	// announcement, sent once the replicas have the write, makes a 204: a
+	// read of the primary may see a write a failover is about to undo.
+	mode, _ := jwtx.ParseRedisMode(m.Config.RedisURL)
 	return revoke.New(revoke.Config{
 		Publisher: events.NewPublisher(js), State: state, Announcements: ann,
 		Wait: m.Config.RevocationWait, PublishTimeout: m.Config.PublishTimeout, Now: m.Now, Logger: m.Logger.With("component", "revoke"), Metrics: m.Registry,
+		AnnouncementsOnly: mode != jwtx.RedisSingle,
 	})
 }
 

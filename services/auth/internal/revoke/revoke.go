@@ -79,6 +79,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the publish and wait latencies.
 	Metrics prometheus.Registerer
+	// AnnouncementsOnly counts a revocation enforced only when the
+	// revocation service announces it, never from reading State. Set it
+	// when Redis replicates (Sentinel, Cluster): the service announces a
+	// write only after its replicas have it, while a read of the primary
+	// can see a write that a failover is about to undo.
+	AnnouncementsOnly bool
 }
 
 // Revoker publishes revocations and waits for their enforcement. It is
@@ -91,6 +97,7 @@ type Revoker struct {
 	poll    time.Duration
 	pubTO   time.Duration
 	stateTO time.Duration
+	annOnly bool
 	now     func() time.Time
 	logger  *slog.Logger
 	metrics *metrics
@@ -108,7 +115,7 @@ func New(cfg Config) (*Revoker, error) {
 		pub: cfg.Publisher, state: cfg.State, ann: cfg.Announcements,
 		wait: orDefault(cfg.Wait, DefaultWait), poll: orDefault(cfg.PollInterval, DefaultPollInterval),
 		pubTO: orDefault(cfg.PublishTimeout, DefaultPublishTimeout), stateTO: orDefault(cfg.StateTimeout, DefaultStateTimeout),
-		now: cfg.Now, logger: cfg.Logger,
+		now: cfg.Now, logger: cfg.Logger, annOnly: cfg.AnnouncementsOnly,
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -196,6 +203,9 @@ func (r *Revoker) await(ctx context.Context, ev events.Event, ack events.PubAck)
 // token, the session key for a session, the user version for a user, and
 // in every case the checkpoint.
 func (r *Revoker) enforced(ctx context.Context, ev events.Event) bool {
+	if r.annOnly {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.stateTO)
 	defer cancel()
 	st, err := r.state.RevocationState(ctx, jwtx.RevocationQuery{JTI: ev.JTI, SessionID: ev.SessionID, UserID: ev.UserID})

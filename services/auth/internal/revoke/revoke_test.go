@@ -248,3 +248,31 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// AnnouncementsOnly (Redis behind Sentinel or in a Cluster): a revocation
+// visible in Redis but not announced is Pending, not Enforced; the
+// announcement (sent once the replicas have the write) enforces it.
+func TestAwaitAnnouncementsOnly(t *testing.T) {
+	f := &fixture{pub: &fakePublisher{}, state: jwtxtest.NewMemoryStore(), ann: revoke.NewAnnouncements(0, 0, nil)}
+	rev, err := revoke.New(revoke.Config{
+		Publisher: f.pub, State: f.state, Announcements: f.ann,
+		Wait: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond, AnnouncementsOnly: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := tokenEvent()
+	ack, err := rev.Publish(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.state.RevokeToken(jti) // on the primary, not yet on its replicas
+	if got := rev.Await(context.Background(), ev, ack); got != revoke.Pending {
+		t.Fatalf("Await = %v with the write only read in Redis, want Pending", got)
+	}
+	f.ann.Record(events.Applied{Ranges: [][2]uint64{{ack.Sequence, ack.Sequence}}, Checkpoint: ack.Sequence, At: time.Now()})
+	if got := rev.Await(context.Background(), ev, ack); got != revoke.Enforced {
+		t.Fatalf("Await = %v after the announcement, want Enforced", got)
+	}
+}

@@ -2,10 +2,12 @@ package app
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
 	"github.com/eventjwt/eventjwt/services/revocation/internal/config"
+	"github.com/eventjwt/eventjwt/services/revocation/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,13 +37,23 @@ func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 }
 
 // waitReplicas is REVOCATION_REDIS_WAIT_REPLICAS, or its default for the
-// REDIS_URL form: 1 behind Sentinel or in a Cluster (a replica must have
-// every announced write), 0 for one server.
+// REDIS_URL form: behind Sentinel every replica (the one Sentinel promotes
+// must have every announced write: with one of two, chaos scenario 13
+// saw 204s undone), in a Cluster 1 (its masters have one replica each),
+// for one server none.
 func waitReplicas(cfg config.Config) int {
-	if cfg.RedisWaitReplicas >= 0 {
-		return cfg.RedisWaitReplicas
+	switch v := cfg.RedisWaitReplicas; v {
+	case "all":
+		return store.WaitAll
+	case "":
+	default:
+		n, _ := strconv.Atoi(v) // checked by config
+		return n
 	}
-	if mode, err := jwtx.ParseRedisMode(cfg.RedisURL); err == nil && mode != jwtx.RedisSingle {
+	switch mode, _ := jwtx.ParseRedisMode(cfg.RedisURL); mode {
+	case jwtx.RedisSentinel:
+		return store.WaitAll
+	case jwtx.RedisCluster:
 		return 1
 	}
 	return 0

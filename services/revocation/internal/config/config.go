@@ -63,10 +63,10 @@ type Config struct {
 	// this long after the active one stopped pulling (killed, hung,
 	// partitioned). A clean stop hands over at once.
 	PinnedTTL time.Duration // REVOCATION_PINNED_TTL
-	// RedisWaitReplicas: every write waits for this many Redis replicas
-	// before it is announced (a 204); -1 until set, then 1 for a Sentinel
-	// or Cluster REDIS_URL and 0 for one server (Resolve).
-	RedisWaitReplicas int           // REVOCATION_REDIS_WAIT_REPLICAS
+	// RedisWaitReplicas: how many Redis replicas every write waits for
+	// before it is announced (a 204): "" (unset: the default of the
+	// REDIS_URL form), "all" or a number 0-5.
+	RedisWaitReplicas string        // REVOCATION_REDIS_WAIT_REPLICAS
 	RedisWaitTimeout  time.Duration // REVOCATION_REDIS_WAIT_TIMEOUT
 }
 
@@ -114,12 +114,12 @@ func settings(c *Config) service.Settings {
 			{Env: "REVOCATION_READY_MAX_PENDING", Default: "1000", Help: "/readyz fails while more events than this wait in the consumer", Apply: service.Int(0, 1<<62, func(n int64) { c.ReadyMaxPending = n })},
 			service.InboxPrefixSetting(&c.InboxPrefix, "revocation"),
 			{Env: "REVOCATION_MANAGE_STREAM", Default: "true", Bool: true, Help: "create the REVOCATIONS stream and the durable consumer if missing; false: only look them up (an administrator manages them, see deploy/nats)", Apply: service.Bool(&c.ManageStream)},
-			{Env: "REVOCATION_REDIS_WAIT_REPLICAS", Help: "Redis replicas that must have every write (WAIT) before it is announced, so that a 204 survives a failover (0-5; unset: 1 for a Sentinel or Cluster REDIS_URL, 0 for one server); a write that fewer acknowledge is still applied and acknowledged, and its logout answers 202", Apply: func(v string) error {
-				if v == "" {
-					c.RedisWaitReplicas = -1
+			{Env: "REVOCATION_REDIS_WAIT_REPLICAS", Help: "Redis replicas that must have every write (WAIT) before it is announced, so that a 204 survives a failover: all (every replica the primary has) or 0-5; unset: all behind Sentinel, 1 in a Cluster, 0 for one server. A write that fewer acknowledge is still applied and acknowledged, and its logout answers 202", Apply: func(v string) error {
+				c.RedisWaitReplicas = v
+				if v == "" || v == "all" {
 					return nil
 				}
-				return service.Int(0, 5, func(n int64) { c.RedisWaitReplicas = int(n) })(v)
+				return service.Int(0, 5, func(int64) {})(v)
 			}},
 			{Env: "REVOCATION_REDIS_WAIT_TIMEOUT", Default: "1s", Help: "how long a write waits for REVOCATION_REDIS_WAIT_REPLICAS", Apply: service.Duration(&c.RedisWaitTimeout, time.Millisecond)},
 			{Env: "REVOCATION_PINNED_TTL", Default: "5s", Help: "instances on one durable consumer: one active, the others hot standbys; a standby takes over this long after the active one stops pulling (killed, hung); a clean stop hands over at once (at least 2s; with REVOCATION_MANAGE_STREAM=false the consumer's own setting applies)", Apply: service.Duration(&c.PinnedTTL, MinPinnedTTL)},

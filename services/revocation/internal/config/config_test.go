@@ -39,7 +39,7 @@ func TestParseDefaults(t *testing.T) {
 		InboxPrefix:       "_INBOX",
 		ManageStream:      true,
 		PinnedTTL:         5 * time.Second,
-		RedisWaitReplicas: -1, RedisWaitTimeout: time.Second,
+		RedisWaitTimeout: time.Second,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)
@@ -79,7 +79,7 @@ func TestParseEnvironment(t *testing.T) {
 		BatchSize: 64, CheckInterval: 250 * time.Millisecond, StreamMaxAge: 48 * time.Hour,
 		AckWait: 10 * time.Second, ReadyMaxPending: 0,
 		InboxPrefix: "_INBOX_revocation", ManageStream: false, PinnedTTL: 3 * time.Second,
-		RedisWaitReplicas: 2, RedisWaitTimeout: 250 * time.Millisecond,
+		RedisWaitReplicas: "2", RedisWaitTimeout: 250 * time.Millisecond,
 	}
 	if got != want {
 		t.Fatalf("Parse() =\n%+v\nwant\n%+v", got, want)

@@ -130,6 +130,9 @@ func (in *Ingester) checkRedis(ctx context.Context, resync chan<- struct{}, floo
 	cctx, cancel := context.WithTimeout(ctx, in.checkTimeout())
 	defer cancel()
 	following := phase(in.phase.Load()) == phaseFollowing && in.mayResync()
+	if err := in.store.RefreshReplicas(cctx); err != nil {
+		in.log.Debug("redis replicas", "err", err)
+	}
 	var err error
 	if following {
 		err = in.store.Heartbeat(cctx, floor, hb)

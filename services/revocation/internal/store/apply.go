@@ -164,7 +164,11 @@ func (s *Store) Apply(ctx context.Context, b Batch) (Result, error) {
 		res.Replicated = true
 		return res, nil
 	}
-	replicated, err := s.run(ctx, calls, s.opts.WaitReplicas)
+	want, err := s.waitFor(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("store: apply %s batch of %d: %w", b.Mode, len(b.Events), err)
+	}
+	replicated, err := s.run(ctx, calls, want)
 	if err != nil {
 		return Result{}, fmt.Errorf("store: apply %s batch of %d: %w", b.Mode, len(b.Events), err)
 	}

@@ -246,3 +246,37 @@ func TestApplyWaitsForReplica(t *testing.T) {
 		t.Error("unreplicated write missing on the primary")
 	}
 }
+
+// WaitAll waits for every replica the primary has: with two, a write
+// reported replicated is on both at once (either may be promoted).
+func TestApplyWaitAll(t *testing.T) {
+	t.Parallel()
+	primary := testkit.StartRedis(t)
+	port := strconv.Itoa(primary.Port)
+	replicas := []*testkit.Redis{
+		testkit.StartRedis(t, testkit.RedisArgs("--replicaof", "127.0.0.1", port)),
+		testkit.StartRedis(t, testkit.RedisArgs("--replicaof", "127.0.0.1", port)),
+	}
+	rdb := primary.Client(t)
+	ctx := context.Background()
+	testkit.Eventually(t, 10*time.Second, "both replicas linked", func() bool {
+		info, err := rdb.Info(ctx, "replication").Result()
+		return err == nil && strings.Count(info, "state=online") == 2
+	})
+	now := time.Now().Truncate(time.Millisecond)
+	s := store.New(rdb, store.Options{Leeway: leeway, MaxTokenTTL: maxTTL, Now: func() time.Time { return now },
+		WaitReplicas: store.WaitAll, WaitTimeout: 2 * time.Second})
+	emptyView(t, rdb)
+	for i := range 20 {
+		ev := events.TokenRevoked{UserID: uuid.NewString(), JTI: uuid.NewString(), ExpiresAt: now.Add(time.Hour)}.Event(now)
+		res, err := s.Apply(ctx, store.Batch{Events: []events.Event{ev}, MaxSeq: uint64(i + 1)})
+		if err != nil || !res.Replicated {
+			t.Fatalf("write %d: replicated %v, %v", i, res.Replicated, err)
+		}
+		for j, r := range replicas {
+			if n, err := r.Client(t).Exists(ctx, store.KeyPrefixTokenBlacklist+ev.JTI).Result(); err != nil || n != 1 {
+				t.Fatalf("write %d reported replicated, missing on replica %d (%v)", i, j, err)
+			}
+		}
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventjwt/eventjwt/pkg/jwtx"
@@ -98,12 +100,23 @@ type Options struct {
 	WaitTimeout time.Duration
 }
 
+// WaitAll as Options.WaitReplicas waits for every replica the primary has
+// had since the Store started (the highest connected_slaves read by
+// RefreshReplicas; the flat layout). A replica removed for good makes
+// every write unreplicated (202s) until the service restarts: set a
+// number instead where replicas come and go.
+const WaitAll = -1
+
 // Store writes revocations into Redis. It is safe for concurrent use.
 type Store struct {
 	rdb       redis.UniversalClient
 	opts      Options
 	layout    revocation.Layout
 	retention revocation.Retention
+
+	// replicas is the primary's connected replicas for WaitAll; -1 until
+	// RefreshReplicas read it.
+	replicas atomic.Int64
 
 	mu sync.Mutex
 	// floors[p] is the highest checkpoint this Store wrote or adopted in
@@ -131,13 +144,57 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Layout != nil {
 		layout = *opts.Layout
 	}
-	return &Store{
+	s := &Store{
 		rdb: rdb, opts: opts, layout: layout,
 		retention: revocation.Retention{MaxTokenTTL: opts.MaxTokenTTL, Leeway: opts.Leeway},
 		floors:    make([]uint64, layout.Partitions()),
 		rebuilds:  map[string][]int{},
 		rebuildOf: map[int]string{},
 	}
+	s.replicas.Store(-1)
+	return s
+}
+
+// RefreshReplicas reads how many replicas the primary has now (INFO
+// replication) and raises the count WaitAll waits for to it; without
+// WaitAll it does nothing.
+func (s *Store) RefreshReplicas(ctx context.Context) error {
+	if s.opts.WaitReplicas != WaitAll {
+		return nil
+	}
+	info, err := s.rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return fmt.Errorf("store: read replicas: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("store: read replicas: connected_slaves %q", v)
+			}
+			// Never lowered: an old primary that Sentinel replaced still
+			// accepts writes for a moment, with fewer replicas (the one
+			// promoted is gone from it); waiting for fewer then would let
+			// a write that the promoted one lacks be announced.
+			for cur := s.replicas.Load(); n > cur && !s.replicas.CompareAndSwap(cur, n); cur = s.replicas.Load() {
+			}
+			return nil
+		}
+	}
+	return errors.New("store: read replicas: no connected_slaves in INFO replication")
+}
+
+// waitFor returns how many replicas a write waits for.
+func (s *Store) waitFor(ctx context.Context) (int, error) {
+	if s.opts.WaitReplicas != WaitAll {
+		return s.opts.WaitReplicas, nil
+	}
+	if s.replicas.Load() < 0 {
+		if err := s.RefreshReplicas(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return int(s.replicas.Load()), nil
 }
 
 // Layout returns the key layout the Store writes.
