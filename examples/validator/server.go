@@ -32,7 +32,8 @@ func run(ctx context.Context, getenv func(string) string, args []string) error {
 	}
 	// One server, Sentinel or Cluster: whatever form REDIS_URL has.
 	poolSize := 10 * runtime.GOMAXPROCS(0)
-	rdb, err := jwtx.NewRedisClient(cfg.RedisURL, jwtx.RedisClientOptions{ClientName: "validator", PoolSize: poolSize})
+	// No client name: the validator ACL user may not CLIENT SETNAME.
+	rdb, err := jwtx.NewRedisClient(cfg.RedisURL, jwtx.RedisClientOptions{PoolSize: poolSize})
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,9 @@ func ParseRedisMode(rawURL string) (RedisMode, error) {
 // form, over the validator defaults RedisOptions documents. A zero field
 // keeps what the URL says or, when it says nothing, the default.
 type RedisClientOptions struct {
-	// ClientName is sent with CLIENT SETNAME (it shows in CLIENT LIST).
+	// ClientName is sent with CLIENT SETNAME (it shows in CLIENT LIST); the
+	// Redis user then needs that command (deploy/redis/users.acl grants it
+	// to the revocation service only). Empty sends none.
 	ClientName string
 	// DialTimeout, ReadTimeout, WriteTimeout and PoolTimeout default to
 	// 500ms.

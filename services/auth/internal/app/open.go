@@ -267,7 +267,7 @@ func (m *Main) natsReady(context.Context) error {
 // connectRedis builds the client; Redis being down at start is not fatal
 // (validation fails closed and /readyz says so).
 func (m *Main) connectRedis(ctx context.Context) (*jwtx.RedisStore, error) {
-	rdb, err := jwtx.NewRedisClient(m.Config.RedisURL, jwtx.RedisClientOptions{ClientName: "auth"})
+	rdb, err := jwtx.NewRedisClient(m.Config.RedisURL, jwtx.RedisClientOptions{}) // no client name: the auth ACL user may not CLIENT SETNAME
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
